@@ -1,0 +1,139 @@
+import type { Collection, Db, ObjectId } from 'mongodb';
+
+/**
+ * Collection and field names follow the seed (`../shared/seeds/001_*.txt`) so that data written by
+ * the original bot and by this one are interchangeable.
+ */
+
+export interface UserDoc {
+  _id?: ObjectId;
+  user_id: number;
+  chat_id: number;
+  first_name: string;
+  last_name: string | null;
+  username: string | null;
+  joined_at: Date;
+  last_seen_at: Date;
+  /** Set when Telegram says the user blocked the bot (or the account is gone); `null` while reachable. */
+  blocked_at: Date | null;
+}
+
+export const TOKEN_STATUSES = ['unused', 'verified', 'bypassed'] as const;
+export type TokenStatus = (typeof TOKEN_STATUSES)[number];
+
+export interface TokenDoc {
+  _id?: ObjectId;
+  token: string;
+  user_id: number;
+  status: TokenStatus;
+  created_at: Date;
+  expires_at: Date;
+  verified_at?: Date;
+  /** The admin who granted a bypass. */
+  granted_by?: number;
+}
+
+export interface PendingDeletionDoc {
+  _id?: ObjectId;
+  user_id: number;
+  chat_id: number;
+  message_ids: number[];
+  delete_at: Date;
+  content_id: string;
+  created_at: Date;
+  /** Runs that hit a transient error (5xx, network) for this record; see the message deleter. */
+  attempts?: number;
+  last_error?: string;
+}
+
+/** Content saved by an admin with /save; users get copies through deep links. */
+export interface ContentDoc {
+  _id: string;
+  source_chat_id: number;
+  source_message_id: number;
+  created_by: number;
+  created_at: Date;
+}
+
+export type BroadcastStatus = 'sending' | 'sent' | 'interrupted';
+
+export interface BroadcastCounts {
+  total: number;
+  delivered: number;
+  blocked: number;
+  failed: number;
+}
+
+export interface BroadcastDoc {
+  _id?: ObjectId;
+  delete_at: Date;
+  created_at: Date;
+  created_by: number;
+  source_chat_id: number;
+  source_message_id: number;
+  status: BroadcastStatus;
+  counts: BroadcastCounts;
+  /** Where the admin watches progress. */
+  progress_chat_id?: number;
+  progress_message_id?: number;
+  finished_at?: Date;
+}
+
+/** One document per delivered copy, so deleting a broadcast never needs the whole user list. */
+export interface BroadcastMessageDoc {
+  _id?: ObjectId;
+  broadcast_id: ObjectId;
+  chat_id: number;
+  message_id: number;
+  attempts?: number;
+}
+
+export interface TokenCountDoc {
+  _id?: ObjectId;
+  user_id: number;
+  /** Calendar day in SCHEDULER_TIMEZONE, `YYYY-MM-DD`, so string order is date order. */
+  date: string;
+  count: number;
+}
+
+export interface SettingDoc {
+  _id: string;
+  value: unknown;
+  updated_at: Date;
+  updated_by?: number;
+}
+
+export interface Collections {
+  users: Collection<UserDoc>;
+  tokens: Collection<TokenDoc>;
+  pendingDeletions: Collection<PendingDeletionDoc>;
+  contents: Collection<ContentDoc>;
+  broadcasts: Collection<BroadcastDoc>;
+  broadcastMessages: Collection<BroadcastMessageDoc>;
+  tokenCounts: Collection<TokenCountDoc>;
+  settings: Collection<SettingDoc>;
+}
+
+export const COLLECTION_NAMES = {
+  users: 'users',
+  tokens: 'tokens',
+  pendingDeletions: 'pending_deletions',
+  contents: 'contents',
+  broadcasts: 'broadcasts',
+  broadcastMessages: 'broadcast_messages',
+  tokenCounts: 'token_generator_count',
+  settings: 'settings',
+} as const satisfies Record<keyof Collections, string>;
+
+export function getCollections(db: Db): Collections {
+  return {
+    users: db.collection<UserDoc>(COLLECTION_NAMES.users),
+    tokens: db.collection<TokenDoc>(COLLECTION_NAMES.tokens),
+    pendingDeletions: db.collection<PendingDeletionDoc>(COLLECTION_NAMES.pendingDeletions),
+    contents: db.collection<ContentDoc>(COLLECTION_NAMES.contents),
+    broadcasts: db.collection<BroadcastDoc>(COLLECTION_NAMES.broadcasts),
+    broadcastMessages: db.collection<BroadcastMessageDoc>(COLLECTION_NAMES.broadcastMessages),
+    tokenCounts: db.collection<TokenCountDoc>(COLLECTION_NAMES.tokenCounts),
+    settings: db.collection<SettingDoc>(COLLECTION_NAMES.settings),
+  };
+}

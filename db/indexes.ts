@@ -1,0 +1,102 @@
+import type { CreateIndexesOptions, Db, IndexSpecification } from 'mongodb';
+import { COLLECTION_NAMES } from './collections.js';
+
+export interface IndexDefinition {
+  collection: string;
+  key: IndexSpecification;
+  options: CreateIndexesOptions & { name: string };
+  /** The query this index serves; kept next to it so an index without a reason is easy to spot. */
+  serves: string;
+}
+
+/**
+ * Every query the bot and the schedulers run is backed by one of these. Names are explicit so that
+ * re-running `ensureIndexes()` is a no-op and a changed definition fails loudly instead of silently
+ * creating a second index.
+ */
+export const CORE_INDEXES: readonly IndexDefinition[] = [
+  {
+    collection: COLLECTION_NAMES.tokens,
+    key: { token: 1 },
+    options: { name: 'token_unique', unique: true },
+    serves: 'verification link lookup; tokens are never reused',
+  },
+  {
+    collection: COLLECTION_NAMES.tokens,
+    key: { expires_at: 1, status: 1 },
+    options: { name: 'expires_at_status' },
+    serves: 'token cleanup: {expires_at: {$lt: now}, status: {$in: [verified, bypassed]}}',
+  },
+  {
+    collection: COLLECTION_NAMES.tokens,
+    key: { user_id: 1, status: 1, expires_at: -1 },
+    options: { name: 'user_access' },
+    serves: 'access check: a verified or bypassed token of the user that has not expired',
+  },
+  {
+    collection: COLLECTION_NAMES.users,
+    key: { user_id: 1 },
+    options: { name: 'user_id_unique', unique: true },
+    serves: 'user registration and lookup by Telegram id',
+  },
+  {
+    collection: COLLECTION_NAMES.users,
+    key: { chat_id: 1 },
+    options: { name: 'chat_id' },
+    serves: 'marking the owner of a chat as blocked after a 403',
+  },
+  {
+    collection: COLLECTION_NAMES.users,
+    key: { blocked_at: 1, _id: 1 },
+    options: { name: 'blocked_at_id' },
+    serves: 'broadcast recipients: reachable users in _id order',
+  },
+  {
+    collection: COLLECTION_NAMES.pendingDeletions,
+    key: { delete_at: 1 },
+    options: { name: 'delete_at' },
+    serves: 'message deleter: {delete_at: {$lte: now}} oldest first',
+  },
+  {
+    collection: COLLECTION_NAMES.broadcasts,
+    key: { delete_at: 1 },
+    options: { name: 'delete_at' },
+    serves: 'broadcast deleter: {delete_at: {$lte: now}}',
+  },
+  {
+    collection: COLLECTION_NAMES.broadcastMessages,
+    key: { broadcast_id: 1, _id: 1 },
+    options: { name: 'broadcast_id_id' },
+    serves: 'broadcast deleter: recipients of one broadcast, streamed in _id order',
+  },
+  {
+    collection: COLLECTION_NAMES.tokenCounts,
+    key: { user_id: 1, date: 1 },
+    options: { name: 'user_id_date_unique', unique: true },
+    serves: 'daily token limit: one counter per user and day, incremented atomically',
+  },
+  {
+    collection: COLLECTION_NAMES.tokenCounts,
+    key: { date: 1 },
+    options: { name: 'date' },
+    serves: 'token count reset: {date: {$lt: today}}',
+  },
+];
+
+/** Creates every index; safe to run at every start and from several instances at once. */
+export async function ensureIndexes(
+  db: Db,
+  definitions: readonly IndexDefinition[] = CORE_INDEXES,
+): Promise<void> {
+  const byCollection = new Map<string, IndexDefinition[]>();
+  for (const definition of definitions) {
+    const list = byCollection.get(definition.collection) ?? [];
+    list.push(definition);
+    byCollection.set(definition.collection, list);
+  }
+  await Promise.all(
+    [...byCollection].map(([collection, list]) =>
+      db.collection(collection).createIndexes(list.map(({ key, options }) => ({ key, ...options }) as never)),
+    ),
+  );
+}

@@ -1,0 +1,311 @@
+import { type Collection, type Db, MongoServerError } from 'mongodb';
+import type { IndexDefinition } from '../db/indexes.js';
+import type { JobResult, RunStatus, Trigger } from './job.js';
+
+/**
+ * Claims double as run history. A claim's `_id` is its slot key (`job:2026-03-10T12:00:00.000Z`),
+ * so the unique `_id` index lets exactly one instance run a scheduled slot, and keeping claims
+ * after the run means a late instance can never run that slot again. A partial unique index on
+ * `job` over claims in state `running` keeps two runs of one job from overlapping anywhere.
+ */
+
+export const RUNS_COLLECTION = 'scheduler_runs';
+export const JOB_CONTROLS_COLLECTION = 'scheduler_jobs';
+
+export interface RunDoc {
+  _id: string;
+  job: string;
+  slot: Date | null;
+  trigger: Trigger;
+  instance: string;
+  status: RunStatus;
+  started_at: Date;
+  finished_at: Date | null;
+  heartbeat_at: Date | null;
+  attempts: number;
+  result: JobResult | null;
+  error: string | null;
+  /** Why a slot was skipped, or which run was found holding the job. */
+  reason?: string;
+  requested_by?: string;
+  /** TTL: history older than RUN_HISTORY_DAYS disappears on its own. */
+  expire_at: Date;
+}
+
+export interface JobControlDoc {
+  _id: string;
+  paused: boolean;
+  changed_at: Date;
+  changed_by?: string;
+}
+
+export const RUN_INDEXES: readonly IndexDefinition[] = [
+  {
+    collection: RUNS_COLLECTION,
+    key: { job: 1 },
+    options: { name: 'one_running_per_job', unique: true, partialFilterExpression: { status: 'running' } },
+    serves: 'a job never runs twice at the same time, on any instance',
+  },
+  {
+    collection: RUNS_COLLECTION,
+    key: { job: 1, started_at: -1 },
+    options: { name: 'job_started_at' },
+    serves: 'last run and counts per job (stats, /tasks, catch-up)',
+  },
+  {
+    collection: RUNS_COLLECTION,
+    key: { job: 1, slot: -1 },
+    options: { name: 'job_slot' },
+    serves: 'catch-up: the latest slot a job has a claim for',
+  },
+  {
+    collection: RUNS_COLLECTION,
+    key: { expire_at: 1 },
+    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
+    serves: 'run history retention (RUN_HISTORY_DAYS)',
+  },
+];
+
+export type ClaimOutcome =
+  | { outcome: 'claimed'; run: RunDoc }
+  | { outcome: 'taken' }
+  | { outcome: 'busy'; holder: RunDoc | null; skipped: RunDoc | null };
+
+export interface ClaimInput {
+  key: string;
+  job: string;
+  slot: Date | null;
+  trigger: Trigger;
+  requestedBy?: string;
+  now: Date;
+}
+
+export interface FinishInput {
+  status: Exclude<RunStatus, 'running' | 'skipped'>;
+  attempts: number;
+  result: JobResult | null;
+  error: string | null;
+  now: Date;
+}
+
+const DUPLICATE_KEY = 11000;
+
+export class RunStore {
+  readonly runs: Collection<RunDoc>;
+  readonly controls: Collection<JobControlDoc>;
+  /** Finishes that could not be written (database down); retried before the next claim. */
+  private readonly unsavedFinishes = new Map<string, FinishInput>();
+
+  constructor(
+    db: Db,
+    private readonly options: { instanceId: string; historyMs: number; leaseMs: number },
+  ) {
+    this.runs = db.collection<RunDoc>(RUNS_COLLECTION);
+    this.controls = db.collection<JobControlDoc>(JOB_CONTROLS_COLLECTION);
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  async claim(input: ClaimInput): Promise<ClaimOutcome> {
+    await this.flushUnsavedFinishes();
+    await this.abandonStale(input.job, input.now);
+    const run: RunDoc = {
+      _id: input.key,
+      job: input.job,
+      slot: input.slot,
+      trigger: input.trigger,
+      instance: this.options.instanceId,
+      status: 'running',
+      started_at: input.now,
+      finished_at: null,
+      heartbeat_at: input.now,
+      attempts: 0,
+      result: null,
+      error: null,
+      expire_at: new Date(input.now.getTime() + this.options.historyMs),
+      ...(input.requestedBy === undefined ? {} : { requested_by: input.requestedBy }),
+    };
+    try {
+      await this.runs.insertOne(run);
+      return { outcome: 'claimed', run };
+    } catch (error) {
+      const violated = duplicateKeyIndex(error);
+      if (violated === '_id') return { outcome: 'taken' };
+      if (violated !== 'job') throw error;
+    }
+
+    // Another run of this job is in progress somewhere: record this slot as skipped, so the
+    // history says why it did not run and no other instance runs it either.
+    const holder = await this.runs.findOne({ job: input.job, status: 'running' });
+    const skipped: RunDoc = {
+      ...run,
+      status: 'skipped',
+      finished_at: input.now,
+      heartbeat_at: null,
+      reason: holder
+        ? `${holder._id} was still running on ${holder.instance}`
+        : 'another run was in progress',
+    };
+    try {
+      await this.runs.insertOne(skipped);
+      return { outcome: 'busy', holder, skipped };
+    } catch (error) {
+      if (duplicateKeyIndex(error) === '_id') return { outcome: 'busy', holder, skipped: null };
+      throw error;
+    }
+  }
+
+  /** Records a slot that was not run at all (e.g. local overlap), unless someone claimed it. */
+  async recordSkipped(input: ClaimInput & { reason: string }): Promise<RunDoc | null> {
+    const skipped: RunDoc = {
+      _id: input.key,
+      job: input.job,
+      slot: input.slot,
+      trigger: input.trigger,
+      instance: this.options.instanceId,
+      status: 'skipped',
+      started_at: input.now,
+      finished_at: input.now,
+      heartbeat_at: null,
+      attempts: 0,
+      result: null,
+      error: null,
+      reason: input.reason,
+      expire_at: new Date(input.now.getTime() + this.options.historyMs),
+    };
+    try {
+      await this.runs.insertOne(skipped);
+      return skipped;
+    } catch (error) {
+      if (duplicateKeyIndex(error) === '_id') return null;
+      throw error;
+    }
+  }
+
+  /** Keeps a claim alive; false means it is no longer ours (it was declared abandoned). */
+  async heartbeat(runId: string, now: Date): Promise<boolean> {
+    const result = await this.runs.updateOne(
+      { _id: runId, status: 'running', instance: this.options.instanceId },
+      { $set: { heartbeat_at: now } },
+    );
+    return result.matchedCount === 1;
+  }
+
+  async finish(runId: string, input: FinishInput): Promise<void> {
+    try {
+      await this.writeFinish(runId, input);
+      this.unsavedFinishes.delete(runId);
+    } catch (error) {
+      this.unsavedFinishes.set(runId, input);
+      throw error;
+    }
+  }
+
+  async flushUnsavedFinishes(): Promise<void> {
+    for (const [runId, input] of [...this.unsavedFinishes]) {
+      await this.writeFinish(runId, input);
+      this.unsavedFinishes.delete(runId);
+    }
+  }
+
+  private async writeFinish(runId: string, input: FinishInput): Promise<void> {
+    // A claim declared abandoned while we were cut off still gets its true outcome.
+    await this.runs.updateOne(
+      { _id: runId, instance: this.options.instanceId, status: { $in: ['running', 'abandoned'] } },
+      {
+        $set: {
+          status: input.status,
+          finished_at: input.now,
+          heartbeat_at: null,
+          attempts: input.attempts,
+          result: input.result,
+          error: input.error,
+        },
+      },
+    );
+  }
+
+  /** Claims whose heartbeat stopped longer than the lease ago belong to a dead process. */
+  async abandonStale(job: string, now: Date): Promise<number> {
+    const staleBefore = new Date(now.getTime() - this.options.leaseMs);
+    const result = await this.runs.updateMany(
+      { job, status: 'running', heartbeat_at: { $lt: staleBefore } },
+      {
+        $set: {
+          status: 'abandoned',
+          finished_at: now,
+          heartbeat_at: null,
+          error: `no heartbeat since before ${staleBefore.toISOString()}; the process running it is gone`,
+        },
+      },
+    );
+    return result.modifiedCount;
+  }
+
+  hasClaim(key: string): Promise<boolean> {
+    return this.runs.countDocuments({ _id: key }, { limit: 1 }).then((n) => n > 0);
+  }
+
+  async hasHistory(job: string): Promise<boolean> {
+    return (await this.runs.countDocuments({ job }, { limit: 1 })) > 0;
+  }
+
+  latestSlotClaim(job: string): Promise<RunDoc | null> {
+    return this.runs.findOne({ job, slot: { $ne: null } }, { sort: { slot: -1 } });
+  }
+
+  lastFinishedRun(job: string): Promise<RunDoc | null> {
+    return this.runs.findOne(
+      { job, status: { $in: ['succeeded', 'failed', 'abandoned'] } },
+      { sort: { started_at: -1 } },
+    );
+  }
+
+  runningRun(job: string): Promise<RunDoc | null> {
+    return this.runs.findOne({ job, status: 'running' });
+  }
+
+  async statusCounts(job: string): Promise<Partial<Record<RunStatus, number>>> {
+    const rows = await this.runs
+      .aggregate<{ _id: RunStatus; n: number }>([
+        { $match: { job } },
+        { $group: { _id: '$status', n: { $sum: 1 } } },
+      ])
+      .toArray();
+    return Object.fromEntries(rows.map((row) => [row._id, row.n]));
+  }
+
+  async isPaused(job: string): Promise<boolean> {
+    const control = await this.controls.findOne({ _id: job });
+    return control?.paused === true;
+  }
+
+  async pausedJobs(): Promise<Set<string>> {
+    const docs = await this.controls.find({ paused: true }).toArray();
+    return new Set(docs.map((doc) => doc._id));
+  }
+
+  async setPaused(job: string, paused: boolean, now: Date, by?: string): Promise<void> {
+    await this.controls.updateOne(
+      { _id: job },
+      { $set: { paused, changed_at: now, ...(by === undefined ? {} : { changed_by: by }) } },
+      { upsert: true },
+    );
+  }
+}
+
+/** Which unique index a duplicate-key error came from: `_id`, `job`, or undefined for others. */
+function duplicateKeyIndex(error: unknown): '_id' | 'job' | 'other' | undefined {
+  if (!(error instanceof MongoServerError) || error.code !== DUPLICATE_KEY) return undefined;
+  const pattern = (error as MongoServerError & { keyPattern?: Record<string, unknown> }).keyPattern;
+  if (pattern) {
+    if ('_id' in pattern) return '_id';
+    if ('job' in pattern) return 'job';
+    return 'other';
+  }
+  if (/index: _id_ /.test(error.message)) return '_id';
+  if (/index: one_running_per_job /.test(error.message)) return 'job';
+  return 'other';
+}

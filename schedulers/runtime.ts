@@ -1,0 +1,492 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Db } from 'mongodb';
+import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
+import { ensureIndexes } from '../db/indexes.js';
+import type { Logger } from '../src/logger.js';
+import { planCatchUp } from './catch-up.js';
+import { describeSchedule, nextSlot } from './cron-schedule.js';
+import {
+  type JobContext,
+  type JobDefinition,
+  type JobResult,
+  type RetryPolicy,
+  type RunStatus,
+  type Trigger,
+  UnknownJobError,
+} from './job.js';
+import { executeRun, type RunOutcome } from './run-executor.js';
+import { RUN_INDEXES, type RunDoc, RunStore } from './run-store.js';
+
+export interface SchedulerRuntimeOptions {
+  db: Db;
+  jobs: readonly JobDefinition[];
+  timezone: string;
+  logger: Logger;
+  /** Identifies this process in claims; defaults to host:pid:random. */
+  instanceId?: string;
+  /** Injectable "now" for claims, catch-up decisions and job contexts. */
+  clock?: () => Date;
+  historyDays?: number;
+  /** Missed slots older than this are not caught up. */
+  catchUpGraceMs?: number;
+  /** Defaults for jobs that do not set their own. */
+  retry?: Partial<RetryPolicy>;
+  timeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** A running claim whose heartbeat is older than this belongs to a dead process. */
+  leaseMs?: number;
+  /** After an abort, how long a job may take to wind down before it is left behind. */
+  abortGraceMs?: number;
+}
+
+export interface RunEvent extends RunOutcome {}
+
+export interface JobStats {
+  name: string;
+  description: string;
+  schedule: string;
+  scheduleText: string;
+  timezone: string;
+  paused: boolean;
+  /** Running here or on another instance. */
+  running: { runId: string; instance: string; trigger: Trigger; startedAt: Date } | null;
+  lastRun: {
+    runId: string;
+    trigger: Trigger;
+    status: RunStatus;
+    startedAt: Date;
+    durationMs: number | null;
+    result: JobResult | null;
+    error: string | null;
+  } | null;
+  nextRun: Date | null;
+  counts: { succeeded: number; failed: number; skipped: number; abandoned: number };
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 2_000, maxDelayMs: 60_000 };
+
+/**
+ * Runs the maintenance jobs on node-cron, with MongoDB as the shared memory between instances:
+ * one run per scheduled slot across all instances, never two runs of a job at once anywhere,
+ * catch-up after downtime, retries, run history and a pause switch that survives restarts.
+ */
+export class SchedulerRuntime {
+  readonly instanceId: string;
+  private readonly jobs: ReadonlyMap<string, JobDefinition>;
+  private readonly store: RunStore;
+  private readonly clock: () => Date;
+  private readonly logger: Logger;
+  private readonly tasks = new Map<string, ScheduledTask>();
+  private readonly inFlight = new Map<
+    string,
+    { promise: Promise<RunOutcome>; controller: AbortController }
+  >();
+  /** Claims made by node-cron's coordinator call, handed to the task function that follows it. */
+  private readonly pendingClaims = new Map<string, RunDoc>();
+  private readonly listeners = new Set<(event: RunEvent) => void>();
+  private readonly stopController = new AbortController();
+  private indexesReady: Promise<void> | undefined;
+  private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
+  private stopPromise: Promise<void> | undefined;
+
+  constructor(private readonly options: SchedulerRuntimeOptions) {
+    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.clock = options.clock ?? (() => new Date());
+    this.logger = options.logger.child({ component: 'scheduler', instance: this.instanceId });
+    const jobs = new Map<string, JobDefinition>();
+    for (const job of options.jobs) {
+      if (jobs.has(job.name)) throw new Error(`job "${job.name}" is registered twice`);
+      if (!cron.validate(job.schedule))
+        throw new Error(`job "${job.name}" has an invalid schedule "${job.schedule}"`);
+      jobs.set(job.name, job);
+    }
+    this.jobs = jobs;
+    this.store = new RunStore(options.db, {
+      instanceId: this.instanceId,
+      historyMs: (options.historyDays ?? 30) * 86_400_000,
+      leaseMs: options.leaseMs ?? 60_000,
+    });
+  }
+
+  get jobNames(): string[] {
+    return [...this.jobs.keys()];
+  }
+
+  get isStarted(): boolean {
+    return this.state === 'started';
+  }
+
+  /** Called after every run that ends, including skipped ones; for metrics and alerts. */
+  onRunFinished(listener: (event: RunEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`the scheduler cannot start: it is ${this.state}`);
+    await this.ready();
+    this.state = 'started';
+    for (const job of this.jobs.values()) {
+      this.tasks.set(job.name, this.schedule(job));
+      const next = nextSlot(job.schedule, this.options.timezone, this.clock());
+      this.logger.info(
+        { job: job.name, schedule: job.schedule, nextRun: next.toISOString() },
+        `${job.name}: ${describeSchedule(job.schedule, this.options.timezone)}`,
+      );
+    }
+    await Promise.all([...this.jobs.values()].map((job) => this.catchUp(job)));
+  }
+
+  /** Stops new runs, aborts running ones and waits for them up to `timeoutMs`. Safe to call twice. */
+  stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.stopPromise ??= this.doStop(options.timeoutMs ?? 10_000);
+    return this.stopPromise;
+  }
+
+  /** Claims and runs a job now, whatever its schedule; skipped if it is running anywhere. */
+  async runNow(name: string, options: { requestedBy?: string } = {}): Promise<RunOutcome> {
+    const job = this.requireJob(name);
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      throw new Error('the scheduler is stopping; no new runs');
+    }
+    await this.ready();
+    const now = this.clock();
+    return this.claimAndRun(job, {
+      key: `${job.name}:manual:${randomUUID()}`,
+      job: job.name,
+      slot: null,
+      trigger: 'manual',
+      now,
+      ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
+    });
+  }
+
+  /** Runs the job's logic in dry-run mode: nothing is claimed or changed. */
+  async dryRun(name: string): Promise<JobResult> {
+    const job = this.requireJob(name);
+    const ctx: JobContext = {
+      job: job.name,
+      runId: `${job.name}:dry-run`,
+      trigger: 'manual',
+      slot: null,
+      now: this.clock(),
+      signal: this.stopController.signal,
+      logger: this.logger.child({ job: job.name, dryRun: true }),
+      attempt: 1,
+      dryRun: true,
+    };
+    return job.run(ctx);
+  }
+
+  async pause(name: string, by?: string): Promise<void> {
+    this.requireJob(name);
+    await this.ready();
+    await this.store.setPaused(name, true, this.clock(), by);
+    this.logger.info({ job: name, by }, `${name} paused`);
+  }
+
+  async resume(name: string, by?: string): Promise<void> {
+    this.requireJob(name);
+    await this.ready();
+    await this.store.setPaused(name, false, this.clock(), by);
+    this.logger.info({ job: name, by }, `${name} resumed`);
+  }
+
+  async stats(): Promise<JobStats[]> {
+    await this.ready();
+    const paused = await this.store.pausedJobs();
+    const now = this.clock();
+    return Promise.all(
+      [...this.jobs.values()].map(async (job): Promise<JobStats> => {
+        const [running, last, counts] = await Promise.all([
+          this.store.runningRun(job.name),
+          this.store.lastFinishedRun(job.name),
+          this.store.statusCounts(job.name),
+        ]);
+        return {
+          name: job.name,
+          description: job.description,
+          schedule: job.schedule,
+          scheduleText: describeSchedule(job.schedule, this.options.timezone),
+          timezone: this.options.timezone,
+          paused: paused.has(job.name),
+          running: running
+            ? {
+                runId: running._id,
+                instance: running.instance,
+                trigger: running.trigger,
+                startedAt: running.started_at,
+              }
+            : null,
+          lastRun: last
+            ? {
+                runId: last._id,
+                trigger: last.trigger,
+                status: last.status,
+                startedAt: last.started_at,
+                durationMs: last.finished_at ? last.finished_at.getTime() - last.started_at.getTime() : null,
+                result: last.result,
+                error: last.error,
+              }
+            : null,
+          nextRun: this.state === 'started' ? nextSlot(job.schedule, this.options.timezone, now) : null,
+          counts: {
+            succeeded: counts.succeeded ?? 0,
+            failed: counts.failed ?? 0,
+            skipped: counts.skipped ?? 0,
+            abandoned: counts.abandoned ?? 0,
+          },
+        };
+      }),
+    );
+  }
+
+  /** Resolves when no run started by this process is in flight (for tests and shutdown). */
+  async waitForIdle(): Promise<void> {
+    while (this.inFlight.size > 0) {
+      await Promise.allSettled([...this.inFlight.values()].map((entry) => entry.promise));
+    }
+  }
+
+  private ready(): Promise<void> {
+    this.indexesReady ??= ensureIndexes(this.options.db, RUN_INDEXES).catch((error: unknown) => {
+      this.indexesReady = undefined;
+      throw error;
+    });
+    return this.indexesReady;
+  }
+
+  private requireJob(name: string): JobDefinition {
+    const job = this.jobs.get(name);
+    if (!job) throw new UnknownJobError(name, this.jobNames);
+    return job;
+  }
+
+  private schedule(job: JobDefinition): ScheduledTask {
+    const logger = this.logger.child({ job: job.name });
+    const task = cron.createTask(job.schedule, (ctx: TaskContext) => this.runScheduledSlot(job, ctx.date), {
+      name: job.name,
+      timezone: this.options.timezone,
+      noOverlap: true,
+      distributed: true,
+      runCoordinator: {
+        shouldRun: (key) => this.claimScheduledSlot(job, key),
+      },
+      logger: {
+        info: (message) => logger.debug(message),
+        warn: (message) => logger.debug(message),
+        error: (message, error) => logger.error({ err: error ?? message }, String(message)),
+        debug: (message) => logger.debug(String(message)),
+      },
+    });
+    task.on('execution:overlap', (ctx) => {
+      logger.warn(
+        { slot: ctx.date.toISOString() },
+        `${job.name}: tick skipped, the previous run is still going`,
+      );
+      this.recordLocalSkip(job, ctx.date, 'the previous run in this process was still going');
+    });
+    task.on('execution:missed', (ctx) => {
+      logger.warn({ slot: ctx.date.toISOString() }, `${job.name}: tick missed (event loop blocked?)`);
+    });
+    task.on('execution:skipped', (ctx) => {
+      if (ctx.reason === 'coordinator-error') {
+        logger.error(
+          { slot: ctx.date.toISOString(), err: ctx.error },
+          `${job.name}: could not claim the slot`,
+        );
+      }
+    });
+    void task.start();
+    return task;
+  }
+
+  /** node-cron's distributed hook: the insert of the claim decides which instance runs the slot. */
+  private async claimScheduledSlot(job: JobDefinition, key: string): Promise<boolean> {
+    if (this.state !== 'started') return false;
+    if (await this.store.isPaused(job.name)) {
+      this.logger.debug({ job: job.name }, `${job.name} is paused; slot not run`);
+      return false;
+    }
+    const slot = new Date(key.slice(job.name.length + 1));
+    const claim = await this.store.claim({
+      key,
+      job: job.name,
+      slot,
+      trigger: 'scheduled',
+      now: this.clock(),
+    });
+    if (claim.outcome === 'claimed') {
+      this.pendingClaims.set(key, claim.run);
+      return true;
+    }
+    if (claim.outcome === 'busy' && claim.skipped) this.emitSkipped(claim.skipped);
+    return false;
+  }
+
+  private async runScheduledSlot(job: JobDefinition, slot: Date): Promise<void> {
+    const key = slotKey(job.name, slot);
+    const run = this.pendingClaims.get(key);
+    this.pendingClaims.delete(key);
+    if (!run) {
+      this.logger.error({ job: job.name, key }, 'internal error: scheduled run without a claim');
+      return;
+    }
+    await this.execute(job, run);
+  }
+
+  private async claimAndRun(
+    job: JobDefinition,
+    input: Parameters<RunStore['claim']>[0],
+  ): Promise<RunOutcome> {
+    const claim = await this.store.claim(input);
+    if (claim.outcome === 'claimed') return this.execute(job, claim.run);
+    const reason =
+      claim.outcome === 'taken'
+        ? 'this slot was already claimed'
+        : (claim.skipped?.reason ?? claim.holder?._id ?? 'another run was in progress');
+    this.logger.info({ job: job.name, trigger: input.trigger, reason }, `${job.name}: skipped, ${reason}`);
+    const outcome: RunOutcome = {
+      runId: input.key,
+      job: job.name,
+      trigger: input.trigger,
+      status: 'skipped',
+      attempts: 0,
+      durationMs: 0,
+      result: null,
+      error: null,
+      reason,
+    };
+    if (claim.outcome === 'busy' && claim.skipped) this.emit(outcome);
+    return outcome;
+  }
+
+  private execute(job: JobDefinition, run: RunDoc): Promise<RunOutcome> {
+    const controller = new AbortController();
+    const stopSignal = AbortSignal.any([this.stopController.signal, controller.signal]);
+    const promise = executeRun({
+      job,
+      run,
+      store: this.store,
+      logger: this.logger,
+      clock: this.clock,
+      retry: { ...DEFAULT_RETRY, ...this.options.retry, ...job.retry },
+      timeoutMs: job.timeoutMs ?? this.options.timeoutMs ?? 30 * 60_000,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 10_000,
+      abortGraceMs: this.options.abortGraceMs ?? 5_000,
+      stopSignal,
+    }).then((outcome) => {
+      this.emit(outcome);
+      return outcome;
+    });
+    this.inFlight.set(run._id, { promise, controller });
+    void promise.finally(() => this.inFlight.delete(run._id));
+    return promise;
+  }
+
+  private async catchUp(job: JobDefinition): Promise<void> {
+    if (job.catchUp === false) return;
+    try {
+      if (await this.store.isPaused(job.name)) return;
+      const now = this.clock();
+      const plan = await planCatchUp({
+        job: job.name,
+        schedule: job.schedule,
+        timezone: this.options.timezone,
+        now,
+        graceMs: this.options.catchUpGraceMs ?? 24 * 3_600_000,
+        store: this.store,
+      });
+      if (plan.action === 'none') {
+        if (plan.log) this.logger.info({ job: job.name }, `${job.name}: no catch-up, ${plan.reason}`);
+        return;
+      }
+      this.logger.info(
+        { job: job.name, slot: plan.slot.toISOString(), missedSlots: plan.missedSlots },
+        `${job.name}: missed ${plan.missedSlots} scheduled run(s) while down; catching up once`,
+      );
+      // Not awaited: start-up must not wait for a long catch-up run.
+      void this.claimAndRun(job, {
+        key: slotKey(job.name, plan.slot),
+        job: job.name,
+        slot: plan.slot,
+        trigger: 'catch-up',
+        now,
+      }).catch((error: unknown) =>
+        this.logger.error({ err: error, job: job.name }, 'catch-up run failed to start'),
+      );
+    } catch (error) {
+      this.logger.error({ err: error, job: job.name }, `${job.name}: catch-up check failed`);
+    }
+  }
+
+  private recordLocalSkip(job: JobDefinition, slot: Date, reason: string): void {
+    this.store
+      .recordSkipped({
+        key: slotKey(job.name, slot),
+        job: job.name,
+        slot,
+        trigger: 'scheduled',
+        now: this.clock(),
+        reason,
+      })
+      .then((skipped) => {
+        if (skipped) this.emitSkipped(skipped);
+      })
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, job: job.name }, 'could not record a skipped slot'),
+      );
+  }
+
+  private emitSkipped(run: RunDoc): void {
+    this.emit({
+      runId: run._id,
+      job: run.job,
+      trigger: run.trigger,
+      status: 'skipped',
+      attempts: 0,
+      durationMs: 0,
+      result: null,
+      error: null,
+      ...(run.reason === undefined ? {} : { reason: run.reason }),
+    });
+  }
+
+  private emit(event: RunEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error({ err: error }, 'a run listener failed');
+      }
+    }
+  }
+
+  private async doStop(timeoutMs: number): Promise<void> {
+    const wasStarted = this.state === 'started';
+    this.state = 'stopping';
+    for (const task of this.tasks.values()) await task.destroy();
+    this.tasks.clear();
+    const running = [...this.inFlight.values()];
+    this.stopController.abort(new Error('the scheduler is stopping'));
+    if (running.length > 0) {
+      this.logger.info({ running: running.length, timeoutMs }, 'waiting for running jobs to stop');
+      const settled = Promise.allSettled(running.map((entry) => entry.promise)).then(() => true);
+      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+      if (!(await Promise.race([settled, timedOut]))) {
+        this.logger.warn(
+          { timeoutMs },
+          'some jobs did not stop in time; their claims will be released by lease',
+        );
+      }
+    }
+    await this.store.flushUnsavedFinishes().catch(() => undefined);
+    this.state = 'stopped';
+    if (wasStarted) this.logger.info('scheduler stopped');
+  }
+}
+
+export function slotKey(job: string, slot: Date): string {
+  return `${job}:${slot.toISOString()}`;
+}

@@ -1,0 +1,307 @@
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+import { checkCronExpression } from '../schedulers/cron-schedule.js';
+
+/**
+ * Every setting comes from the environment (optionally through a `.env` file). Each variable is
+ * documented in `.env.example`; this schema is the single source of truth for names and defaults.
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `process.env` values are strings; blank ones (`FOO=` in .env) mean "not set". */
+const blankToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+function text(hint: string) {
+  return z.preprocess(
+    blankToUndefined,
+    z.string({ error: (issue) => (issue.input === undefined ? `is required (${hint})` : 'must be text') }),
+  );
+}
+
+function optionalText() {
+  return z.preprocess(blankToUndefined, z.string().optional());
+}
+
+function integer(opts: { min: number; max?: number; fallback: number }) {
+  const range = opts.max === undefined ? `>= ${opts.min}` : `between ${opts.min} and ${opts.max}`;
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined) return opts.fallback;
+        const value = Number(raw.trim());
+        if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
+          ctx.addIssue({ code: 'custom', message: `must be a whole number ${range}, got "${raw}"` });
+          return z.NEVER;
+        }
+        if (value < opts.min || (opts.max !== undefined && value > opts.max)) {
+          ctx.addIssue({ code: 'custom', message: `must be ${range}, got ${value}` });
+          return z.NEVER;
+        }
+        return value;
+      }),
+  );
+}
+
+function positiveNumber(fallback: number, max: number) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined) return fallback;
+        const value = Number(raw.trim());
+        if (!Number.isFinite(value) || value <= 0 || value > max) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a number above 0 and at most ${max}, got "${raw}"`,
+          });
+          return z.NEVER;
+        }
+        return value;
+      }),
+  );
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
+  return z.preprocess(
+    (raw) => {
+      const value = blankToUndefined(raw);
+      return typeof value === 'string' ? value.trim().toLowerCase() : value;
+    },
+    z
+      .enum(values, { error: (issue) => `must be one of ${values.join(', ')}, got "${String(issue.input)}"` })
+      .default(fallback as never),
+  );
+}
+
+const adminIds = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return [] as number[];
+      const ids: number[] = [];
+      for (const part of raw.split(',')) {
+        const item = part.trim();
+        if (item === '') continue;
+        if (!/^\d{1,16}$/.test(item) || !Number.isSafeInteger(Number(item)) || Number(item) === 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be comma-separated Telegram user ids like "12345,67890"; "${item}" is not a user id`,
+          });
+          return z.NEVER;
+        }
+        ids.push(Number(item));
+      }
+      return [...new Set(ids)];
+    }),
+);
+
+const timeZone = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .default('UTC')
+    .superRefine((value, ctx) => {
+      if (!isValidTimeZone(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an IANA time zone such as UTC or Europe/Berlin, got "${value}"`,
+        });
+      }
+    }),
+);
+
+function cron(fallback: string) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default(fallback)
+      .transform((raw) => raw.trim().replace(/\s+/g, ' '))
+      .superRefine((value, ctx) => {
+        const problem = checkCronExpression(value);
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            message: `is not a valid cron expression ("${value}"): ${problem}`,
+          });
+      }),
+  );
+}
+
+function flag(fallback: boolean) {
+  return z.preprocess(
+    (raw) => {
+      const value = blankToUndefined(raw);
+      return typeof value === 'string' ? value.trim().toLowerCase() : value;
+    },
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+        error: (issue) => `must be true or false, got "${String(issue.input)}"`,
+      })
+      .optional()
+      .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
+  );
+}
+
+const mongoUri = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^mongodb(\+srv)?:\/\/\S+$/.test(value), {
+      message: 'must start with mongodb:// or mongodb+srv://',
+    }),
+);
+
+const httpUrl = (fallback: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default(fallback)
+      .refine((value) => /^https?:\/\/[^\s/]+/.test(value) && URL.canParse(value), {
+        message: 'must be an http(s) URL such as https://api.telegram.org',
+      })
+      .transform((value) => value.replace(/\/+$/, '')),
+  );
+
+const envSchema = z.object({
+  NODE_ENV: oneOf(['development', 'production', 'test'], 'development'),
+  BOT_TOKEN: text('the token @BotFather gave you, like 123456789:AA...').refine(
+    (value) => /^\d+:[A-Za-z0-9_-]+$/.test(value),
+    { message: 'must look like 123456789:AA... (digits, a colon, then the secret)' },
+  ),
+  MONGODB_URI: mongoUri,
+  MONGODB_DB: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default('telegram_bot')
+      .refine((value) => /^[^/\\. "$*<>:|?]{1,63}$/.test(value), {
+        message: 'must be a MongoDB database name (no spaces or any of /\\. "$*<>:|?, at most 63 characters)',
+      }),
+  ),
+  MONGODB_DATA_DIR: optionalText(),
+  ADMIN_IDS: adminIds,
+  TELEGRAM_API_ROOT: httpUrl('https://api.telegram.org'),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+  LOG_FORMAT: oneOf(['auto', 'json', 'pretty'], 'auto'),
+  SCHEDULER_TIMEZONE: timeZone,
+  TOKEN_EXPIRY_DAYS: positiveNumber(2, 365),
+  SCHEDULERS_ENABLED: flag(true),
+  TOKEN_CLEANUP_CRON: cron('0 0,12 * * *'),
+  MESSAGE_DELETER_CRON: cron('* * * * *'),
+  BROADCAST_DELETER_CRON: cron('0 * * * *'),
+  TOKEN_COUNT_RESET_CRON: cron('0 0 * * *'),
+  RUN_HISTORY_DAYS: integer({ min: 1, max: 3650, fallback: 30 }),
+  CATCH_UP_GRACE_HOURS: positiveNumber(24, 24 * 366),
+  JOB_RETRY_ATTEMPTS: integer({ min: 1, max: 20, fallback: 3 }),
+  JOB_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 3_600_000, fallback: 2_000 }),
+  SHUTDOWN_TIMEOUT_MS: integer({ min: 0, max: 600_000, fallback: 10_000 }),
+});
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const JOB_NAMES = [
+  'token-cleanup',
+  'message-deleter',
+  'broadcast-deleter',
+  'token-count-reset',
+] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly botToken: string;
+  readonly mongodb: {
+    /** Unset outside production means "start a local mongod" (see src/local-mongo.ts). */
+    readonly uri: string | undefined;
+    readonly dbName: string;
+    readonly dataDir: string;
+  };
+  readonly adminIds: readonly number[];
+  readonly telegram: { readonly apiRoot: string };
+  readonly log: { readonly level: LogLevel; readonly format: 'auto' | 'json' | 'pretty' };
+  readonly scheduler: {
+    readonly enabled: boolean;
+    readonly timezone: string;
+    readonly schedules: Readonly<Record<JobName, string>>;
+    readonly historyDays: number;
+    readonly catchUpGraceMs: number;
+    readonly retry: { readonly attempts: number; readonly baseDelayMs: number };
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly tokens: { readonly expiryDays: number };
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Validates an environment; never throws and never exits, so it is easy to test. */
+export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`,
+    );
+    return { ok: false, problems: [...new Set(problems)] };
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.NODE_ENV === 'production' && e.MONGODB_URI === undefined) {
+    problems.push(
+      'MONGODB_URI is required when NODE_ENV=production (a local database is only started in development)',
+    );
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
+  return {
+    ok: true,
+    config: {
+      env: e.NODE_ENV,
+      botToken: e.BOT_TOKEN,
+      mongodb: { uri: e.MONGODB_URI, dbName: e.MONGODB_DB, dataDir: e.MONGODB_DATA_DIR ?? './data/mongodb' },
+      adminIds: e.ADMIN_IDS,
+      telegram: { apiRoot: e.TELEGRAM_API_ROOT },
+      log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+      scheduler: {
+        enabled: e.SCHEDULERS_ENABLED,
+        timezone: e.SCHEDULER_TIMEZONE,
+        schedules: {
+          'token-cleanup': e.TOKEN_CLEANUP_CRON,
+          'message-deleter': e.MESSAGE_DELETER_CRON,
+          'broadcast-deleter': e.BROADCAST_DELETER_CRON,
+          'token-count-reset': e.TOKEN_COUNT_RESET_CRON,
+        },
+        historyDays: e.RUN_HISTORY_DAYS,
+        catchUpGraceMs: e.CATCH_UP_GRACE_HOURS * 3_600_000,
+        retry: { attempts: e.JOB_RETRY_ATTEMPTS, baseDelayMs: e.JOB_RETRY_BASE_DELAY_MS },
+        shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      },
+      tokens: { expiryDays: e.TOKEN_EXPIRY_DAYS },
+    },
+  };
+}
+
+/** Reads `.env` (without overriding variables already set) and validates the result. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, envFile = '.env'): ConfigResult {
+  loadDotenv({ path: envFile, quiet: true, processEnv: env as Record<string, string> });
+  return parseConfig(env);
+}
+
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,208 @@
+import { ObjectId } from 'mongodb';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { TokenDoc } from '../../db/collections.js';
+import { createRepositories } from '../../db/repositories/index.js';
+import { useTestDatabase } from '../support/test-db.js';
+
+const NOW = new Date('2026-03-10T12:00:00Z');
+const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
+
+describe('repositories through the official driver', () => {
+  const db = useTestDatabase();
+  const repos = () => createRepositories(db().collections);
+
+  beforeEach(async () => {
+    await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
+  });
+
+  describe('tokens', () => {
+    const token = (token: string, status: TokenDoc['status'], expiresAt: Date, userId = 1): TokenDoc => ({
+      token,
+      user_id: userId,
+      status,
+      created_at: minutes(-3000),
+      expires_at: expiresAt,
+    });
+
+    it('cleanup deletes only expired verified and bypassed tokens', async () => {
+      await db().collections.tokens.insertMany([
+        token('expired-verified', 'verified', minutes(-1)),
+        token('expired-bypassed', 'bypassed', minutes(-60)),
+        token('expired-unused', 'unused', minutes(-60)),
+        token('valid-verified', 'verified', minutes(1)),
+        token('expires-exactly-now', 'verified', NOW),
+      ]);
+      expect(await repos().tokens.countExpiredUsed(NOW)).toBe(2);
+      expect(await repos().tokens.deleteExpiredUsed(NOW)).toBe(2);
+      const left = await db().collections.tokens.find().sort({ token: 1 }).toArray();
+      expect(left.map((doc) => doc.token)).toEqual([
+        'expired-unused',
+        'expires-exactly-now',
+        'valid-verified',
+      ]);
+    });
+
+    it('verifies a token once, for its own user, while it is valid', async () => {
+      await db().collections.tokens.insertMany([
+        token('mine', 'unused', minutes(10), 1),
+        token('old', 'unused', minutes(-10), 1),
+      ]);
+      expect(await repos().tokens.verify('mine', 2, NOW)).toBe('other_user');
+      expect(await repos().tokens.verify('nope', 1, NOW)).toBe('not_found');
+      expect(await repos().tokens.verify('old', 1, NOW)).toBe('expired');
+      expect(await repos().tokens.verify('mine', 1, NOW)).toBe('verified');
+      expect(await repos().tokens.verify('mine', 1, NOW)).toBe('already_used');
+      expect(await db().collections.tokens.findOne({ token: 'mine' })).toMatchObject({
+        status: 'verified',
+        verified_at: NOW,
+      });
+    });
+
+    it('finds the longest valid access and ignores unused or expired grants', async () => {
+      await db().collections.tokens.insertMany([
+        token('a', 'unused', minutes(100), 5),
+        token('b', 'verified', minutes(-1), 5),
+        token('c', 'verified', minutes(30), 5),
+        token('d', 'bypassed', minutes(60), 5),
+      ]);
+      expect((await repos().tokens.findValidAccess(5, NOW))?.token).toBe('d');
+      expect(await repos().tokens.findValidAccess(6, NOW)).toBeNull();
+      expect(await repos().tokens.countByStatus()).toEqual({ unused: 1, verified: 2, bypassed: 1 });
+    });
+  });
+
+  describe('token counters', () => {
+    it('allows exactly the daily limit, even under concurrent requests', async () => {
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, () => repos().tokenCounts.takeOne(7, '2026-03-10', 3)),
+      );
+      expect(outcomes.filter((outcome) => outcome.allowed)).toHaveLength(3);
+      expect(await repos().tokenCounts.current(7, '2026-03-10')).toBe(3);
+      expect(await repos().tokenCounts.takeOne(7, '2026-03-11', 3)).toEqual({ allowed: true, count: 1 });
+    });
+
+    it('reset drops counters of earlier days only', async () => {
+      await db().collections.tokenCounts.insertMany([
+        { user_id: 1, date: '2026-03-09', count: 3 },
+        { user_id: 2, date: '2025-12-31', count: 1 },
+        { user_id: 1, date: '2026-03-10', count: 2 },
+      ]);
+      expect(await repos().tokenCounts.countBefore('2026-03-10')).toBe(2);
+      expect(await repos().tokenCounts.deleteBefore('2026-03-10')).toBe(2);
+      expect(
+        await db()
+          .collections.tokenCounts.find({}, { projection: { _id: 0 } })
+          .toArray(),
+      ).toEqual([{ user_id: 1, date: '2026-03-10', count: 2 }]);
+    });
+  });
+
+  describe('users', () => {
+    it('registers, refreshes, blocks and unblocks', async () => {
+      const users = repos().users;
+      expect(await users.upsertFromTelegram({ id: 10, first_name: 'Ann' }, 10, minutes(-5))).toEqual({
+        created: true,
+      });
+      expect(
+        await users.upsertFromTelegram({ id: 10, first_name: 'Anne', username: 'anne' }, 10, NOW),
+      ).toEqual({
+        created: false,
+      });
+      await users.upsertFromTelegram({ id: 11, first_name: 'Bob' }, 11, NOW);
+      expect(await users.findByUserId(10)).toMatchObject({
+        first_name: 'Anne',
+        username: 'anne',
+        joined_at: minutes(-5),
+        last_seen_at: NOW,
+        blocked_at: null,
+      });
+
+      expect(await users.markBlockedByChat([11, 999], NOW)).toBe(1);
+      expect(await users.markBlockedByChat([11], minutes(5))).toBe(0);
+      expect((await users.findByUserId(11))?.blocked_at).toEqual(NOW);
+      expect(await users.counts()).toEqual({ active: 1, blocked: 1 });
+      expect((await users.reachableRecipients(10).toArray()).map((user) => user.chat_id)).toEqual([10]);
+
+      await users.markUnblocked(11);
+      expect(await users.counts()).toEqual({ active: 2, blocked: 0 });
+    });
+  });
+
+  describe('pending deletions', () => {
+    it('streams due records oldest first, including those due exactly now', async () => {
+      const base = {
+        user_id: 1,
+        chat_id: 1,
+        message_ids: [1, 2],
+        content_id: 'c1',
+        created_at: minutes(-60),
+      };
+      await db().collections.pendingDeletions.insertMany([
+        { ...base, delete_at: minutes(1) },
+        { ...base, delete_at: NOW, content_id: 'now' },
+        { ...base, delete_at: minutes(-30), content_id: 'old' },
+      ]);
+      const due = await repos().pendingDeletions.due(NOW, 1).toArray();
+      expect(due.map((doc) => doc.content_id)).toEqual(['old', 'now']);
+      expect(await repos().pendingDeletions.countDue(NOW)).toBe(2);
+      expect((await repos().pendingDeletions.oldestDue(NOW))?.content_id).toBe('old');
+
+      await repos().pendingDeletions.recordAttempt([due[0]!._id], 'Internal Server Error');
+      await repos().pendingDeletions.recordAttempt([due[0]!._id], 'Bad Gateway');
+      expect(await db().collections.pendingDeletions.findOne({ _id: due[0]!._id })).toMatchObject({
+        attempts: 2,
+        last_error: 'Bad Gateway',
+      });
+      expect(await repos().pendingDeletions.removeByIds(due.map((doc) => doc._id))).toBe(2);
+      expect(await repos().pendingDeletions.countDue(minutes(10))).toBe(1);
+    });
+  });
+
+  describe('broadcasts', () => {
+    it('streams copies in batches and removes the broadcast only when none is left', async () => {
+      const broadcasts = repos().broadcasts;
+      const id = await broadcasts.create({
+        delete_at: minutes(-1),
+        created_at: minutes(-120),
+        created_by: 42,
+        source_chat_id: 42,
+        source_message_id: 3,
+        status: 'sending',
+        counts: { total: 5, delivered: 0, blocked: 0, failed: 0 },
+      });
+      await broadcasts.recordDeliveries(
+        id,
+        [1, 2, 3, 4, 5].map((chat) => ({ chat_id: chat, message_id: chat * 10 })),
+      );
+      await broadcasts.addCounts(id, { delivered: 4, blocked: 1 });
+      await broadcasts.setStatus(id, 'sent', NOW);
+      expect(await broadcasts.findById(id)).toMatchObject({
+        status: 'sent',
+        finished_at: NOW,
+        counts: { total: 5, delivered: 4, blocked: 1, failed: 0 },
+      });
+      expect((await broadcasts.expired(NOW).toArray()).map((doc) => doc._id)).toEqual([id]);
+      expect(await broadcasts.countActive(NOW)).toBe(0);
+
+      const copies = await broadcasts.copies(id, 2).toArray();
+      expect(copies.map((copy) => copy.chat_id)).toEqual([1, 2, 3, 4, 5]);
+      await broadcasts.removeCopies(copies.slice(0, 4).map((copy) => copy._id));
+      expect(await broadcasts.removeIfNoCopiesLeft(id)).toBe(false);
+      await broadcasts.removeCopies([copies[4]!._id]);
+      expect(await broadcasts.removeIfNoCopiesLeft(id)).toBe(true);
+      expect(await broadcasts.findById(id)).toBeNull();
+      expect(await broadcasts.removeCopies([new ObjectId()])).toBe(0);
+    });
+  });
+
+  describe('settings', () => {
+    it('stores a value and reads it back through a type guard', async () => {
+      const isNumber = (value: unknown): value is number => typeof value === 'number';
+      expect(await repos().settings.get('delete_after_minutes', isNumber)).toBeUndefined();
+      await repos().settings.set('delete_after_minutes', 30, NOW, 42);
+      expect(await repos().settings.get('delete_after_minutes', isNumber)).toBe(30);
+      await repos().settings.set('delete_after_minutes', 'garbage', NOW);
+      expect(await repos().settings.get('delete_after_minutes', isNumber)).toBeUndefined();
+    });
+  });
+});

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config.js';
+
+const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  const result = parseConfig(env);
+  if (result.ok) throw new Error('expected the configuration to be refused');
+  return result.problems;
+}
+
+describe('parseConfig', () => {
+  it('gives every optional setting its documented default', () => {
+    const result = parseConfig({ BOT_TOKEN: TOKEN });
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        env: 'development',
+        botToken: TOKEN,
+        mongodb: { uri: undefined, dbName: 'telegram_bot', dataDir: './data/mongodb' },
+        adminIds: [],
+        telegram: { apiRoot: 'https://api.telegram.org' },
+        log: { level: 'info', format: 'auto' },
+        scheduler: { timezone: 'UTC' },
+        tokens: { expiryDays: 2 },
+      },
+    });
+  });
+
+  it('reads every variable it knows', () => {
+    const result = parseConfig({
+      BOT_TOKEN: TOKEN,
+      NODE_ENV: 'production',
+      MONGODB_URI: 'mongodb://user:pw@db.example:27017/?authSource=admin',
+      MONGODB_DB: 'bot_prod',
+      ADMIN_IDS: ' 42, 7 ,42',
+      TELEGRAM_API_ROOT: 'http://127.0.0.1:8081/',
+      LOG_LEVEL: 'DEBUG',
+      LOG_FORMAT: 'json',
+      SCHEDULER_TIMEZONE: 'Europe/Berlin',
+      TOKEN_EXPIRY_DAYS: '0.5',
+    });
+    expect(result.ok && result.config).toMatchObject({
+      env: 'production',
+      mongodb: { uri: 'mongodb://user:pw@db.example:27017/?authSource=admin', dbName: 'bot_prod' },
+      adminIds: [42, 7],
+      telegram: { apiRoot: 'http://127.0.0.1:8081' },
+      log: { level: 'debug', format: 'json' },
+      scheduler: { timezone: 'Europe/Berlin' },
+      tokens: { expiryDays: 0.5 },
+    });
+  });
+
+  it('treats blank values as unset', () => {
+    const result = parseConfig({ BOT_TOKEN: TOKEN, LOG_LEVEL: '', ADMIN_IDS: '  ', MONGODB_URI: '' });
+    expect(result.ok && result.config.log.level).toBe('info');
+    expect(result.ok && result.config.adminIds).toEqual([]);
+    expect(result.ok && result.config.mongodb.uri).toBeUndefined();
+  });
+
+  it('names BOT_TOKEN when it is missing or blank', () => {
+    expect(problemsOf({})).toEqual([expect.stringMatching(/^BOT_TOKEN is required/)]);
+    expect(problemsOf({ BOT_TOKEN: '   ' })).toEqual([expect.stringMatching(/^BOT_TOKEN is required/)]);
+  });
+
+  it('gives one specific line per invalid variable', () => {
+    const problems = problemsOf({
+      BOT_TOKEN: 'not-a-token',
+      MONGODB_URI: 'postgres://localhost',
+      MONGODB_DB: 'has space',
+      ADMIN_IDS: '1,abc',
+      TELEGRAM_API_ROOT: 'ftp://x',
+      LOG_LEVEL: 'loud',
+      LOG_FORMAT: 'xml',
+      SCHEDULER_TIMEZONE: 'Mars/Olympus',
+      TOKEN_EXPIRY_DAYS: '-1',
+    });
+    expect(problems).toEqual([
+      'BOT_TOKEN must look like 123456789:AA... (digits, a colon, then the secret)',
+      'MONGODB_URI must start with mongodb:// or mongodb+srv://',
+      expect.stringMatching(/^MONGODB_DB must be a MongoDB database name/),
+      'ADMIN_IDS must be comma-separated Telegram user ids like "12345,67890"; "abc" is not a user id',
+      'TELEGRAM_API_ROOT must be an http(s) URL such as https://api.telegram.org',
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+      'LOG_FORMAT must be one of auto, json, pretty, got "xml"',
+      'SCHEDULER_TIMEZONE must be an IANA time zone such as UTC or Europe/Berlin, got "Mars/Olympus"',
+      'TOKEN_EXPIRY_DAYS must be a number above 0 and at most 365, got "-1"',
+    ]);
+  });
+
+  it('never echoes the secret part of a malformed token', () => {
+    const problems = problemsOf({ BOT_TOKEN: 'secret value with spaces' });
+    expect(problems.join('\n')).not.toContain('secret value');
+  });
+
+  it('requires MONGODB_URI in production, where no local database is started', () => {
+    expect(problemsOf({ BOT_TOKEN: TOKEN, NODE_ENV: 'production' })).toEqual([
+      expect.stringMatching(/^MONGODB_URI is required when NODE_ENV=production/),
+    ]);
+  });
+});
