@@ -1,0 +1,172 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BotApiError, badRequest, DESCRIPTIONS } from './api-error.js';
+import { paramsFromJsonBody, paramsFromSearch, type RawParams } from './request-params.js';
+
+/** Large enough for a control-API seed of 100,000 chats. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface BotApiRequest {
+  method: string;
+  raw: RawParams;
+  /** The parameters as sent, for call records. */
+  sent: Record<string, unknown>;
+  /** Aborted when the client goes away before the answer. */
+  signal: AbortSignal;
+}
+
+export interface HttpReply {
+  status: number;
+  body: unknown;
+}
+
+export interface HttpRoutes {
+  /** The token the fake accepts; it never appears in any answer or log. */
+  token: string;
+  botApi(request: BotApiRequest): Promise<HttpReply>;
+  /** Requests under /__control (a prefix the Bot API never uses), or undefined when disabled. */
+  control?(method: string, path: string, search: URLSearchParams, body: unknown): Promise<HttpReply>;
+}
+
+export const CONTROL_PREFIX = '/__control';
+
+export async function listen(
+  routes: HttpRoutes,
+  port: number,
+  host: string,
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    route(routes, req, res).catch((error: unknown) => {
+      // A bug in the fake must surface loudly in the test, not as a hung request.
+      const message = error instanceof Error ? error.message : String(error);
+      writeJson(res, 500, {
+        ok: false,
+        error_code: 500,
+        description: `Internal Server Error: fake Bot API: ${message}`,
+      });
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+async function route(routes: HttpRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://fake-bot-api');
+  if (
+    routes.control !== undefined &&
+    (url.pathname === CONTROL_PREFIX || url.pathname.startsWith(`${CONTROL_PREFIX}/`))
+  ) {
+    const body = await readJsonBody(req);
+    if (body instanceof Error) return writeJson(res, 400, { ok: false, error: body.message });
+    const reply = await routes.control(
+      req.method ?? 'GET',
+      url.pathname.slice(CONTROL_PREFIX.length),
+      url.searchParams,
+      body,
+    );
+    return writeJson(res, reply.status, reply.body);
+  }
+
+  const match = /^\/bot([^/]*)\/([^/]+)$/.exec(url.pathname);
+  const token = match?.[1] ?? '';
+  // api.telegram.org only routes /bot<id>:<secret>/...; anything else is its front end's 404.
+  if (match === null || !token.includes(':'))
+    return writeError(res, new BotApiError(404, DESCRIPTIONS.notFound));
+  if (token !== routes.token) {
+    const malformed = token.startsWith('0') || token.length > 80;
+    return writeError(
+      res,
+      new BotApiError(401, malformed ? DESCRIPTIONS.invalidToken : DESCRIPTIONS.unauthorized),
+    );
+  }
+
+  const parsed = await readBotApiParams(req, url.searchParams);
+  if (parsed instanceof BotApiError) return writeError(res, parsed);
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const reply = await routes.botApi({
+    method: decodeURIComponent(match[2] ?? ''),
+    raw: parsed.raw,
+    sent: parsed.sent,
+    signal: controller.signal,
+  });
+  writeJson(res, reply.status, reply.body);
+}
+
+async function readBotApiParams(
+  req: IncomingMessage,
+  search: URLSearchParams,
+): Promise<{ raw: RawParams; sent: Record<string, unknown> } | BotApiError> {
+  const contentType = (req.headers['content-type'] ?? '').toLowerCase();
+  if (contentType.startsWith('multipart/form-data')) {
+    req.resume();
+    return badRequest(
+      'the fake Bot API does not accept multipart/form-data (file uploads); send JSON instead',
+    );
+  }
+  const body = await readBody(req);
+  if (body instanceof Error) return badRequest(body.message);
+  const fromQuery = paramsFromSearch(search);
+  if (body.length === 0) return { raw: fromQuery, sent: { ...fromQuery } };
+  if (contentType.startsWith('application/x-www-form-urlencoded')) {
+    const fromForm = paramsFromSearch(new URLSearchParams(body.toString('utf8')));
+    return { raw: { ...fromQuery, ...fromForm }, sent: { ...fromQuery, ...fromForm } };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return badRequest("can't parse JSON encoded request");
+  }
+  const sent =
+    json !== null && typeof json === 'object' && !Array.isArray(json)
+      ? (json as Record<string, unknown>)
+      : {};
+  return { raw: { ...fromQuery, ...paramsFromJsonBody(json) }, sent: { ...fromQuery, ...sent } };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | Error> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () =>
+      resolve(size > MAX_BODY_BYTES ? new Error('request body is too large') : Buffer.concat(chunks)),
+    );
+    req.on('error', (error) => resolve(error));
+  });
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req);
+  if (body instanceof Error) return body;
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    return new Error('control API bodies must be JSON');
+  }
+}
+
+function writeError(res: ServerResponse, error: BotApiError): void {
+  writeJson(res, error.errorCode, error.toBody());
+}
+
+function writeJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
