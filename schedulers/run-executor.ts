@@ -77,6 +77,8 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
           const value = await untilAborted(job.run(ctx), attemptSignal, options.abortGraceMs);
           // A job that noticed the timeout and returned early did not finish its work.
           if (timeout.signal.aborted && !runSignal.aborted) throw timeout.signal.reason;
+          // Kept here too: p-retry rejects a success that lands after the abort.
+          result = value;
           return value;
         } catch (error) {
           // Stopping is not a failure worth retrying; a timeout is.
@@ -105,7 +107,7 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
       },
     );
   } catch (error) {
-    failure = error;
+    if (!(runSignal.aborted && result !== null)) failure = error;
   } finally {
     clearInterval(heartbeat);
   }

@@ -82,6 +82,8 @@ export class SchedulerRuntime {
     string,
     { promise: Promise<RunOutcome>; controller: AbortController }
   >();
+  /** Catch-up runs between their start-up decision and their claim. */
+  private readonly pendingCatchUps = new Set<Promise<unknown>>();
   /** Claims made by node-cron's coordinator call, handed to the task function that follows it. */
   private readonly pendingClaims = new Map<string, RunDoc>();
   private readonly listeners = new Set<(event: RunEvent) => void>();
@@ -244,8 +246,11 @@ export class SchedulerRuntime {
 
   /** Resolves when no run started by this process is in flight (for tests and shutdown). */
   async waitForIdle(): Promise<void> {
-    while (this.inFlight.size > 0) {
-      await Promise.allSettled([...this.inFlight.values()].map((entry) => entry.promise));
+    while (this.inFlight.size > 0 || this.pendingCatchUps.size > 0) {
+      await Promise.allSettled([
+        ...this.pendingCatchUps,
+        ...[...this.inFlight.values()].map((entry) => entry.promise),
+      ]);
     }
   }
 
@@ -407,15 +412,18 @@ export class SchedulerRuntime {
         `${job.name}: missed ${plan.missedSlots} scheduled run(s) while down; catching up once`,
       );
       // Not awaited: start-up must not wait for a long catch-up run.
-      void this.claimAndRun(job, {
+      const pending = this.claimAndRun(job, {
         key: slotKey(job.name, plan.slot),
         job: job.name,
         slot: plan.slot,
         trigger: 'catch-up',
         now,
-      }).catch((error: unknown) =>
-        this.logger.error({ err: error, job: job.name }, 'catch-up run failed to start'),
-      );
+      })
+        .catch((error: unknown) =>
+          this.logger.error({ err: error, job: job.name }, 'catch-up run failed to start'),
+        )
+        .finally(() => this.pendingCatchUps.delete(pending));
+      this.pendingCatchUps.add(pending);
     } catch (error) {
       this.logger.error({ err: error, job: job.name }, `${job.name}: catch-up check failed`);
     }
