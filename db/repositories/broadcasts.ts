@@ -61,6 +61,10 @@ export class BroadcastsRepository {
       .batchSize(batchSize) as FindCursor<StoredBroadcastMessage>;
   }
 
+  countCopies(broadcastId: ObjectId): Promise<number> {
+    return this.recipients.countDocuments({ broadcast_id: broadcastId });
+  }
+
   async removeCopies(ids: readonly ObjectId[]): Promise<number> {
     if (ids.length === 0) return 0;
     const result = await this.recipients.deleteMany({ _id: { $in: [...ids] } });

@@ -1,0 +1,185 @@
+import type { ObjectId } from 'mongodb';
+import { deletionNotice } from '../../bot/notices.js';
+import { classifyTelegramError, describeTelegramError } from '../../bot/telegram/errors.js';
+import { withTransientRetry } from '../../bot/telegram/retry.js';
+import { forGrammy } from '../../bot/telegram/signal.js';
+import type { DuePendingDeletion } from '../../db/repositories/pending-deletions.js';
+import type { JobDeps, RunInput } from './deps.js';
+
+export interface MessageDeleterResult extends Record<string, number> {
+  /** Records completed and removed. */
+  records: number;
+  /** Messages confirmed gone from users' chats. */
+  messagesDeleted: number;
+  /** "Deleted" notices sent. */
+  notices: number;
+  /** Messages that could not be deleted for good (too old, chat unreachable, given up). */
+  failed: number;
+  /** Records left for the next run after a transient failure. */
+  deferred: number;
+}
+
+/** Per-batch bookkeeping, written to MongoDB in one round trip per kind. */
+interface BatchOutcome {
+  remove: ObjectId[];
+  retry: ObjectId[];
+  retryError: string;
+  unreachableChats: number[];
+}
+
+/**
+ * For every due `pending_deletions` record: delete its messages, send the "deleted" notice with a
+ * "Click Here" button that brings the content back, then remove the record.
+ *
+ * Records stream from a cursor in batches. Within a batch, records of the same chat share one
+ * `deleteMessages` call. A record is removed only after its messages and notice were handled, in
+ * one `deleteMany` per batch; so a crash loses nothing, and the only repeat it can cause is the
+ * notices of the batch in flight (sent, but their records not yet removed): at most `batchSize`.
+ */
+export async function deleteDueMessages(deps: JobDeps, input: RunInput): Promise<MessageDeleterResult> {
+  const result: MessageDeleterResult = { records: 0, messagesDeleted: 0, notices: 0, failed: 0, deferred: 0 };
+  const cursor = deps.repos.pendingDeletions.due(input.now, deps.batchSize);
+  try {
+    if (input.dryRun) {
+      for await (const record of cursor) {
+        result.records += 1;
+        result.messagesDeleted += new Set(record.message_ids).size;
+        result.notices += 1;
+      }
+      return result;
+    }
+    let batch: DuePendingDeletion[] = [];
+    for await (const record of cursor) {
+      batch.push(record);
+      if (batch.length < deps.batchSize) continue;
+      if (input.signal.aborted) break;
+      await processBatch(deps, input, batch, result);
+      batch = [];
+    }
+    if (batch.length > 0 && !input.signal.aborted) await processBatch(deps, input, batch, result);
+  } finally {
+    await cursor.close().catch(() => undefined);
+  }
+  return result;
+}
+
+async function processBatch(
+  deps: JobDeps,
+  input: RunInput,
+  records: DuePendingDeletion[],
+  result: MessageDeleterResult,
+): Promise<void> {
+  const outcome: BatchOutcome = { remove: [], retry: [], retryError: '', unreachableChats: [] };
+  const byChat = new Map<number, DuePendingDeletion[]>();
+  for (const record of records) {
+    const list = byChat.get(record.chat_id);
+    if (list) list.push(record);
+    else byChat.set(record.chat_id, [record]);
+  }
+  const username = await deps.botUsername();
+
+  // Chats are independent; the shared rate limiter decides how fast calls actually go out.
+  await Promise.all(
+    [...byChat].map(([chatId, chatRecords]) =>
+      processChat(deps, input, username, chatId, chatRecords, outcome, result),
+    ),
+  );
+
+  // A record that keeps failing transiently is given up eventually, so one broken chat cannot
+  // make every run retry it forever.
+  const retry: ObjectId[] = [];
+  for (const id of outcome.retry) {
+    const record = records.find((candidate) => candidate._id.equals(id));
+    if (record && (record.attempts ?? 0) + 1 >= deps.maxAttempts) {
+      input.logger.warn(
+        {
+          recordId: id.toHexString(),
+          chatId: record.chat_id,
+          attempts: (record.attempts ?? 0) + 1,
+          error: outcome.retryError,
+        },
+        `giving up on a pending deletion after ${deps.maxAttempts} failed runs`,
+      );
+      result.failed += record.message_ids.length;
+      outcome.remove.push(id);
+    } else {
+      retry.push(id);
+    }
+  }
+  await deps.repos.pendingDeletions.removeByIds(outcome.remove);
+  await deps.repos.pendingDeletions.recordAttempt(retry, outcome.retryError);
+  await deps.repos.users.markBlockedByChat(outcome.unreachableChats, input.now);
+  result.records += outcome.remove.length;
+  result.deferred += retry.length;
+}
+
+async function processChat(
+  deps: JobDeps,
+  input: RunInput,
+  username: string,
+  chatId: number,
+  records: DuePendingDeletion[],
+  outcome: BatchOutcome,
+  result: MessageDeleterResult,
+): Promise<void> {
+  // Stopping: leave the chat untouched for the next run.
+  if (input.signal.aborted) return;
+  const messageIds = records.flatMap((record) => record.message_ids);
+  const deletion = await deps.engine.deleteFromChat(chatId, messageIds, input.signal);
+  if (deletion.transientError !== undefined) {
+    outcome.retry.push(...records.map((record) => record._id));
+    outcome.retryError = deletion.transientError;
+    return;
+  }
+  result.messagesDeleted += deletion.done;
+  result.failed += deletion.refused;
+  if (deletion.unreachable) {
+    result.failed += new Set(messageIds).size - deletion.done - deletion.refused;
+    outcome.unreachableChats.push(chatId);
+    outcome.remove.push(...records.map((record) => record._id));
+    input.logger.info({ chatId }, 'chat unreachable (blocked or gone); its pending deletions are dropped');
+    return;
+  }
+
+  const refused = new Set(deletion.refusedIds);
+  for (const record of records) {
+    if (input.signal.aborted) return;
+    if (record.message_ids.every((id) => refused.has(id))) {
+      // Nothing of it could be deleted: a "deleted" notice would be false.
+      outcome.remove.push(record._id);
+      continue;
+    }
+    const notice = deletionNotice(username, record.content_id);
+    try {
+      await withTransientRetry(
+        () =>
+          deps.api.sendMessage(
+            chatId,
+            notice.text,
+            { reply_markup: notice.reply_markup },
+            forGrammy(input.signal),
+          ),
+        deps.telegramRetry,
+        input.signal,
+      );
+      result.notices += 1;
+      outcome.remove.push(record._id);
+    } catch (error) {
+      const kind = classifyTelegramError(error);
+      if (kind === 'unreachable') {
+        outcome.unreachableChats.push(chatId);
+        outcome.remove.push(record._id);
+      } else if (kind === 'transient' || kind === 'rate_limited') {
+        // The messages are gone; the next run finds them "not found" and sends the notice then.
+        outcome.retry.push(record._id);
+        outcome.retryError = describeTelegramError(error);
+      } else {
+        input.logger.warn(
+          { chatId, answer: describeTelegramError(error) },
+          'the deletion notice was refused',
+        );
+        outcome.remove.push(record._id);
+      }
+    }
+  }
+}

@@ -1,0 +1,331 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseStartPayload } from '../../bot/links.js';
+import { CLICK_HERE } from '../../bot/notices.js';
+import type { PendingDeletionDoc } from '../../db/collections.js';
+import { deleteDueMessages } from '../../schedulers/jobs/index.js';
+import { type JobHarness, startJobHarness } from '../support/job-harness.js';
+import { useTestDatabase } from '../support/test-db.js';
+
+const NOW = new Date('2026-03-10T12:00:00Z');
+const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
+const user = (id: number) => ({ id, first_name: `User ${id}` });
+
+describe('message deleter', () => {
+  const db = useTestDatabase();
+  let h: JobHarness;
+
+  beforeEach(async () => {
+    await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
+    h = await startJobHarness(db(), { batchSize: 3 });
+  });
+  afterEach(() => h.close());
+
+  /** A chat with `count` bot messages (content a user received) and its pending deletion record. */
+  async function seedDelivery(
+    chatId: number,
+    count: number,
+    deleteAt: Date,
+    contentId = `content-${chatId}`,
+  ) {
+    h.fake.addChat(chatId, { user: user(chatId) });
+    const messageIds = h.fake.seedMessages(chatId, count);
+    const record: PendingDeletionDoc = {
+      user_id: chatId,
+      chat_id: chatId,
+      message_ids: messageIds,
+      delete_at: deleteAt,
+      content_id: contentId,
+      created_at: minutes(-30),
+    };
+    await db().collections.pendingDeletions.insertOne(record);
+    return messageIds;
+  }
+
+  const remainingRecords = () => db().collections.pendingDeletions.find().toArray();
+
+  it('deletes due messages, leaves a Click Here notice leading back to the content, and removes the record', async () => {
+    await seedDelivery(1001, 2, minutes(-5), 'abcDEF123_x');
+    await seedDelivery(1002, 1, NOW); // due exactly now
+    await seedDelivery(1003, 1, minutes(1)); // not yet
+
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+    expect(result).toEqual({ records: 2, messagesDeleted: 3, notices: 2, failed: 0, deferred: 0 });
+    const chat = h.fake.chat(1001);
+    expect(chat.deleted.map((entry) => entry.message.message_id)).toEqual([1, 2]);
+    expect(chat.messages).toHaveLength(1);
+    const notice = chat.messages[0]!;
+    const button = notice.reply_markup?.inline_keyboard[0]?.[0] as { text: string; url: string };
+    expect(button.text).toBe(CLICK_HERE);
+    const url = new URL(button.url);
+    expect(url.origin + url.pathname).toBe(`https://t.me/${h.fake.botInfo.username}`);
+    expect(parseStartPayload(url.searchParams.get('start') ?? '')).toEqual({
+      kind: 'content',
+      contentId: 'abcDEF123_x',
+    });
+
+    expect(h.fake.chat(1002).deleted).toHaveLength(1);
+    expect(h.fake.chat(1003).deleted).toHaveLength(0);
+    expect((await remainingRecords()).map((record) => record.chat_id)).toEqual([1003]);
+  });
+
+  it('batches one deleteMessages call per chat and batch, however many records the chat has', async () => {
+    h.fake.addChat(2001, { user: user(2001) });
+    const ids = h.fake.seedMessages(2001, 6);
+    await db().collections.pendingDeletions.insertMany([
+      {
+        user_id: 2001,
+        chat_id: 2001,
+        message_ids: ids.slice(0, 3),
+        delete_at: minutes(-2),
+        content_id: 'aaaaaaaa',
+        created_at: NOW,
+      },
+      {
+        user_id: 2001,
+        chat_id: 2001,
+        message_ids: ids.slice(3),
+        delete_at: minutes(-1),
+        content_id: 'bbbbbbbb',
+        created_at: NOW,
+      },
+    ]);
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+    expect(result).toMatchObject({ records: 2, messagesDeleted: 6, notices: 2 });
+    expect(h.fake.callCount('deleteMessages')).toBe(1);
+    expect(h.fake.callCount('deleteMessage')).toBe(0);
+    expect(h.fake.chat(2001).messages.map((message) => message.text)).toHaveLength(2);
+  });
+
+  it('counts messages that are already gone as done', async () => {
+    const [first] = await seedDelivery(3001, 2, minutes(-1));
+    await h.deps.api.deleteMessage(3001, first!);
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+    expect(result).toMatchObject({ records: 1, messagesDeleted: 2, notices: 1, failed: 0 });
+    expect(await remainingRecords()).toEqual([]);
+  });
+
+  it('gives up on messages Telegram can no longer delete (older than 48 hours), once, without a false notice', async () => {
+    h.fake.addChat(4001, { user: user(4001) });
+    const old = h.fake.seedMessages(4001, 2, { date: Math.floor(Date.now() / 1000) - 49 * 3600 });
+    const fresh = h.fake.seedMessages(4001, 1);
+    await db().collections.pendingDeletions.insertMany([
+      {
+        user_id: 4001,
+        chat_id: 4001,
+        message_ids: old,
+        delete_at: minutes(-1),
+        content_id: 'oldoldold',
+        created_at: NOW,
+      },
+      {
+        user_id: 4001,
+        chat_id: 4001,
+        message_ids: [old[0]!, ...fresh],
+        delete_at: minutes(-1),
+        content_id: 'mixedmix',
+        created_at: NOW,
+      },
+    ]);
+
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+    expect(result).toEqual({ records: 2, messagesDeleted: 1, notices: 1, failed: 2, deferred: 0 });
+    expect(h.fake.chat(4001).messages.map((message) => message.message_id)).toEqual([...old, 4]);
+    expect(await remainingRecords()).toEqual([]);
+    const refusals = h.logs.records().filter((record) => /refuses to delete/.test(String(record.msg)));
+    expect(refusals.map((record) => record.messageId)).toEqual(old);
+
+    // A second run finds nothing to do and logs nothing more.
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ records: 0 });
+    expect(h.logs.records().filter((record) => /refuses to delete/.test(String(record.msg)))).toHaveLength(2);
+  });
+
+  it('drops records of users who blocked the bot and marks them blocked', async () => {
+    await db().collections.users.insertOne({
+      user_id: 5001,
+      chat_id: 5001,
+      first_name: 'Blocker',
+      last_name: null,
+      username: null,
+      joined_at: minutes(-100),
+      last_seen_at: minutes(-100),
+      blocked_at: null,
+    });
+    await seedDelivery(5001, 2, minutes(-1));
+    await seedDelivery(5002, 1, minutes(-1));
+    h.fake.blockBot(5001);
+
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+    expect(result).toEqual({ records: 2, messagesDeleted: 1, notices: 1, failed: 2, deferred: 0 });
+    expect(await remainingRecords()).toEqual([]);
+    expect((await db().collections.users.findOne({ user_id: 5001 }))?.blocked_at).toEqual(NOW);
+    expect(
+      h.fake.calls.filter((call) => call.method === 'sendMessage' && call.params.chat_id === 5001),
+    ).toEqual([]);
+  });
+
+  it('keeps records through 5xx errors, counts the attempts, and finishes once the server recovers', async () => {
+    await seedDelivery(6001, 2, minutes(-1));
+    h.fake.injectFault({ method: 'deleteMessages', chatId: 6001, status: 502, times: Infinity });
+
+    const failed = await deleteDueMessages(h.deps, h.input(NOW));
+    expect(failed).toEqual({ records: 0, messagesDeleted: 0, notices: 0, failed: 0, deferred: 1 });
+    // One call plus two retries within the run.
+    expect(h.fake.callCount('deleteMessages')).toBe(3);
+    expect(await remainingRecords()).toMatchObject([{ attempts: 1, last_error: '502 Bad Gateway' }]);
+    expect(h.fake.chat(6001).deleted).toEqual([]);
+
+    h.fake.clearFaults();
+    const recovered = await deleteDueMessages(h.deps, h.input(NOW));
+    expect(recovered).toMatchObject({ records: 1, messagesDeleted: 2, notices: 1 });
+    expect(await remainingRecords()).toEqual([]);
+  });
+
+  it('gives a record up with a warning after the configured number of failed runs', async () => {
+    await seedDelivery(6101, 1, minutes(-1));
+    h.fake.injectFault({ method: 'deleteMessages', status: 500, times: Infinity });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ deferred: 1 });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ deferred: 1 });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({
+      records: 1,
+      failed: 1,
+      deferred: 0,
+    });
+    expect(await remainingRecords()).toEqual([]);
+    expect(h.logs.messages()).toContain('giving up on a pending deletion after 3 failed runs');
+  });
+
+  it('re-sends a notice that failed transiently on the next run, without losing the record', async () => {
+    await seedDelivery(6201, 1, minutes(-1));
+    h.fake.injectFault({ method: 'sendMessage', status: 500, times: 3 });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({
+      messagesDeleted: 1,
+      notices: 0,
+      deferred: 1,
+    });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({
+      records: 1,
+      messagesDeleted: 1,
+      notices: 1,
+    });
+    expect(h.fake.chat(6201).messages).toHaveLength(1);
+  });
+
+  it('waits out a 429 as Telegram asks and then succeeds', async () => {
+    await seedDelivery(7001, 1, minutes(-1));
+    h.fake.injectFault({ method: 'deleteMessages', status: 429, retryAfter: 1 });
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+    expect(result).toMatchObject({ records: 1, messagesDeleted: 1, notices: 1 });
+    const deletes = h.fake.calls.filter((call) => call.method === 'deleteMessages');
+    expect(deletes).toHaveLength(2);
+    expect(deletes[1]!.time - deletes[0]!.time).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('deletes everything one by one on a server without deleteMessages, and remembers that', async () => {
+    h.fake.disableMethod('deleteMessages');
+    await seedDelivery(8001, 3, minutes(-1));
+    await seedDelivery(8002, 2, minutes(-1));
+    await seedDelivery(8003, 2, minutes(-1));
+
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+    expect(result).toMatchObject({ records: 3, messagesDeleted: 7, notices: 3, failed: 0 });
+    for (const chatId of [8001, 8002, 8003]) expect(h.fake.chat(chatId).deleted.length).toBeGreaterThan(0);
+    expect(h.fake.callCount('deleteMessage')).toBe(7);
+    // Chats run concurrently, so a few may try the batch method before the first answer comes back.
+    expect(h.fake.callCount('deleteMessages')).toBeLessThanOrEqual(3);
+    expect(h.deps.engine.usesBatchDeletes).toBe(false);
+
+    await seedDelivery(8004, 2, minutes(-1));
+    const before = h.fake.callCount('deleteMessages');
+    await deleteDueMessages(h.deps, h.input(NOW));
+    expect(h.fake.callCount('deleteMessages')).toBe(before);
+    expect(h.fake.chat(8004).deleted).toHaveLength(2);
+  });
+
+  it('stops between batches when aborted, leaving exactly the unprocessed records for the next run', async () => {
+    for (let i = 0; i < 8; i++) await seedDelivery(9000 + i, 1, minutes(-10 + i));
+    const controller = new AbortController();
+    let batches = 0;
+    const botUsername = h.deps.botUsername;
+    // The job asks for the bot's username once per batch: abort while the second batch starts.
+    h.deps.botUsername = async () => {
+      if (++batches === 2) controller.abort(new Error('stopping'));
+      return botUsername();
+    };
+
+    const partial = await deleteDueMessages(h.deps, h.input(NOW, { signal: controller.signal }));
+
+    expect(partial).toMatchObject({ records: 3, notices: 3 });
+    const left = await remainingRecords();
+    expect(left.map((record) => record.chat_id).sort()).toEqual([9003, 9004, 9005, 9006, 9007]);
+    expect(left.every((record) => record.attempts === undefined)).toBe(true);
+    for (const chatId of [9003, 9004, 9005, 9006, 9007]) expect(h.fake.chat(chatId).deleted).toEqual([]);
+
+    h.deps.botUsername = botUsername;
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ records: 5, notices: 5 });
+    expect(await remainingRecords()).toEqual([]);
+    for (let i = 0; i < 8; i++) expect(h.fake.chat(9000 + i).messages).toHaveLength(1);
+  });
+
+  it('reports in dry-run mode without touching Telegram or the database', async () => {
+    await seedDelivery(9101, 3, minutes(-1));
+    await seedDelivery(9102, 1, minutes(-1));
+    const result = await deleteDueMessages(h.deps, h.input(NOW, { dryRun: true }));
+    expect(result).toEqual({ records: 2, messagesDeleted: 4, notices: 2, failed: 0, deferred: 0 });
+    expect(h.fake.calls).toEqual([]);
+    expect(await remainingRecords()).toHaveLength(2);
+  });
+});
+
+describe('message deleter at scale, under the fake server rate limits', () => {
+  const db = useTestDatabase();
+
+  it('deletes 10,000 messages in 1,000 chats with zero 429s and far fewer calls than messages', async () => {
+    // Telegram-like limits scaled up so the test stays fast: the fake enforces them by answering
+    // 429, and the bot's limiter stays just under them.
+    const h = await startJobHarness(db(), {
+      batchSize: 200,
+      fake: { rateLimits: { globalPerSecond: 600, perChatPerSecond: 1 } },
+      limits: { maxPerSecond: 500, perChatPerSecond: 1 },
+    });
+    try {
+      const records: PendingDeletionDoc[] = [];
+      for (let chat = 1; chat <= 1_000; chat++) {
+        const chatId = 100_000 + chat;
+        h.fake.addChat(chatId, { user: user(chatId) });
+        const ids = h.fake.seedMessages(chatId, 10);
+        for (const part of [ids.slice(0, 5), ids.slice(5)]) {
+          records.push({
+            user_id: chatId,
+            chat_id: chatId,
+            message_ids: part,
+            delete_at: minutes(-1),
+            content_id: `content${chat}`,
+            created_at: NOW,
+          });
+        }
+      }
+      await db().collections.pendingDeletions.insertMany(records);
+
+      const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+      expect(result).toEqual({
+        records: 2_000,
+        messagesDeleted: 10_000,
+        notices: 2_000,
+        failed: 0,
+        deferred: 0,
+      });
+      expect(h.fake.count429()).toBe(0);
+      expect(h.fake.messageCounts()).toMatchObject({ deleted: 10_000 });
+      const calls = h.fake.callCount();
+      expect(calls).toBeLessThan(10_000 / 3);
+      expect(await db().collections.pendingDeletions.countDocuments()).toBe(0);
+    } finally {
+      await h.close();
+    }
+  }, 120_000);
+});
