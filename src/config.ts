@@ -207,6 +207,13 @@ const envSchema = z.object({
   JOB_RETRY_ATTEMPTS: integer({ min: 1, max: 20, fallback: 3 }),
   JOB_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 3_600_000, fallback: 2_000 }),
   SHUTDOWN_TIMEOUT_MS: integer({ min: 0, max: 600_000, fallback: 10_000 }),
+  TELEGRAM_MAX_RPS: integer({ min: 1, max: 100_000, fallback: 25 }),
+  TELEGRAM_PER_CHAT_RPS: positiveNumber(1, 100),
+  TELEGRAM_MAX_RETRY_AFTER_SECONDS: integer({ min: 1, max: 3_600, fallback: 60 }),
+  TELEGRAM_RETRY_ATTEMPTS: integer({ min: 0, max: 10, fallback: 3 }),
+  TELEGRAM_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 60_000, fallback: 1_000 }),
+  DELETION_BATCH_SIZE: integer({ min: 1, max: 10_000, fallback: 200 }),
+  DELETION_MAX_ATTEMPTS: integer({ min: 1, max: 1_000, fallback: 5 }),
 });
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -229,7 +236,15 @@ export interface Config {
     readonly dataDir: string;
   };
   readonly adminIds: readonly number[];
-  readonly telegram: { readonly apiRoot: string };
+  readonly telegram: {
+    readonly apiRoot: string;
+    readonly maxRps: number;
+    readonly perChatRps: number;
+    readonly maxRetryAfterSeconds: number;
+    /** Retries within one run of a call that hit a 5xx or network error. */
+    readonly retry: { readonly retries: number; readonly baseDelayMs: number };
+  };
+  readonly deletion: { readonly batchSize: number; readonly maxAttempts: number };
   readonly log: { readonly level: LogLevel; readonly format: 'auto' | 'json' | 'pretty' };
   readonly scheduler: {
     readonly enabled: boolean;
@@ -270,7 +285,14 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       botToken: e.BOT_TOKEN,
       mongodb: { uri: e.MONGODB_URI, dbName: e.MONGODB_DB, dataDir: e.MONGODB_DATA_DIR ?? './data/mongodb' },
       adminIds: e.ADMIN_IDS,
-      telegram: { apiRoot: e.TELEGRAM_API_ROOT },
+      telegram: {
+        apiRoot: e.TELEGRAM_API_ROOT,
+        maxRps: e.TELEGRAM_MAX_RPS,
+        perChatRps: e.TELEGRAM_PER_CHAT_RPS,
+        maxRetryAfterSeconds: e.TELEGRAM_MAX_RETRY_AFTER_SECONDS,
+        retry: { retries: e.TELEGRAM_RETRY_ATTEMPTS, baseDelayMs: e.TELEGRAM_RETRY_BASE_DELAY_MS },
+      },
+      deletion: { batchSize: e.DELETION_BATCH_SIZE, maxAttempts: e.DELETION_MAX_ATTEMPTS },
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
       scheduler: {
         enabled: e.SCHEDULERS_ENABLED,

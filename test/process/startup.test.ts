@@ -25,6 +25,18 @@ describe('npm start refusing to run', () => {
     ]);
   });
 
+  it('refuses an invalid cron expression, naming the variable', async () => {
+    const result = await runScript('src/main.ts', [], {
+      env: { BOT_TOKEN: TOKEN, MESSAGE_DELETER_CRON: '*/0 * * *' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^Configuration error: MESSAGE_DELETER_CRON is not a valid cron expression \("\*\/0 \* \* \*"\)/,
+      ),
+    ]);
+  });
+
   it('says how to get a database when MONGODB_URI is unset and no local mongod can start', async () => {
     const result = await runScript('src/main.ts', [], {
       env: { BOT_TOKEN: TOKEN, MONGOMS_SYSTEM_BINARY: '/nonexistent/mongod' },

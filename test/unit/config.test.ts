@@ -19,12 +19,51 @@ describe('parseConfig', () => {
         botToken: TOKEN,
         mongodb: { uri: undefined, dbName: 'telegram_bot', dataDir: './data/mongodb' },
         adminIds: [],
-        telegram: { apiRoot: 'https://api.telegram.org' },
+        telegram: {
+          apiRoot: 'https://api.telegram.org',
+          maxRps: 25,
+          perChatRps: 1,
+          maxRetryAfterSeconds: 60,
+          retry: { retries: 3, baseDelayMs: 1_000 },
+        },
+        deletion: { batchSize: 200, maxAttempts: 5 },
         log: { level: 'info', format: 'auto' },
-        scheduler: { timezone: 'UTC' },
+        scheduler: {
+          enabled: true,
+          timezone: 'UTC',
+          schedules: {
+            'token-cleanup': '0 0,12 * * *',
+            'message-deleter': '* * * * *',
+            'broadcast-deleter': '0 * * * *',
+            'token-count-reset': '0 0 * * *',
+          },
+          historyDays: 30,
+          catchUpGraceMs: 24 * 3_600_000,
+          retry: { attempts: 3, baseDelayMs: 2_000 },
+          shutdownTimeoutMs: 10_000,
+        },
         tokens: { expiryDays: 2 },
       },
     });
+  });
+
+  it('accepts 6-field cron expressions with seconds and rejects invalid ones by name', () => {
+    const result = parseConfig({ BOT_TOKEN: TOKEN, MESSAGE_DELETER_CRON: ' */30  * * * * * ' });
+    expect(result.ok && result.config.scheduler.schedules['message-deleter']).toBe('*/30 * * * * *');
+    expect(
+      problemsOf({
+        BOT_TOKEN: TOKEN,
+        TOKEN_CLEANUP_CRON: '61 * * * *',
+        BROADCAST_DELETER_CRON: 'every hour',
+        TOKEN_COUNT_RESET_CRON: '0 0 30 2 *',
+        SCHEDULERS_ENABLED: 'maybe',
+      }),
+    ).toEqual([
+      'SCHEDULERS_ENABLED must be true or false, got "maybe"',
+      'TOKEN_CLEANUP_CRON is not a valid cron expression ("61 * * * *"): 61 is a invalid expression for minute',
+      'BROADCAST_DELETER_CRON is not a valid cron expression ("every hour"): expected 5 or 6 fields but got 2',
+      expect.stringMatching(/^TOKEN_COUNT_RESET_CRON is not a valid cron expression \("0 0 30 2 \*"\): /),
+    ]);
   });
 
   it('reads every variable it knows', () => {
