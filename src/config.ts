@@ -214,6 +214,24 @@ const envSchema = z.object({
   TELEGRAM_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 60_000, fallback: 1_000 }),
   DELETION_BATCH_SIZE: integer({ min: 1, max: 10_000, fallback: 200 }),
   DELETION_MAX_ATTEMPTS: integer({ min: 1, max: 1_000, fallback: 5 }),
+  HTTP_PORT: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined) return undefined;
+        const port = Number(raw.trim());
+        if (!/^\d+$/.test(raw.trim()) || port < 0 || port > 65_535) {
+          ctx.addIssue({ code: 'custom', message: `must be a port number between 0 and 65535, got "${raw}"` });
+          return z.NEVER;
+        }
+        return port;
+      }),
+  ),
+  HTTP_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
+  ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
+  ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
 });
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -245,6 +263,8 @@ export interface Config {
     readonly retry: { readonly retries: number; readonly baseDelayMs: number };
   };
   readonly deletion: { readonly batchSize: number; readonly maxAttempts: number };
+  readonly http: { readonly port: number | undefined; readonly host: string };
+  readonly alerts: { readonly failureThreshold: number; readonly deletionLagMs: number };
   readonly log: { readonly level: LogLevel; readonly format: 'auto' | 'json' | 'pretty' };
   readonly scheduler: {
     readonly enabled: boolean;
@@ -293,6 +313,8 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         retry: { retries: e.TELEGRAM_RETRY_ATTEMPTS, baseDelayMs: e.TELEGRAM_RETRY_BASE_DELAY_MS },
       },
       deletion: { batchSize: e.DELETION_BATCH_SIZE, maxAttempts: e.DELETION_MAX_ATTEMPTS },
+      http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
+      alerts: { failureThreshold: e.ALERT_FAILURE_THRESHOLD, deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000 },
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
       scheduler: {
         enabled: e.SCHEDULERS_ENABLED,

@@ -27,6 +27,8 @@ describe('parseConfig', () => {
           retry: { retries: 3, baseDelayMs: 1_000 },
         },
         deletion: { batchSize: 200, maxAttempts: 5 },
+        http: { port: undefined, host: '127.0.0.1' },
+        alerts: { failureThreshold: 3, deletionLagMs: 15 * 60_000 },
         log: { level: 'info', format: 'auto' },
         scheduler: {
           enabled: true,
