@@ -214,6 +214,24 @@ const envSchema = z.object({
   TELEGRAM_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 60_000, fallback: 1_000 }),
   DELETION_BATCH_SIZE: integer({ min: 1, max: 10_000, fallback: 200 }),
   DELETION_MAX_ATTEMPTS: integer({ min: 1, max: 1_000, fallback: 5 }),
+  TELEGRAM_CONCURRENCY: integer({ min: 1, max: 1_000, fallback: 10 }),
+  DAILY_TOKEN_LIMIT: integer({ min: 0, max: 1_000, fallback: 3 }),
+  DELETE_AFTER_MINUTES: integer({ min: 1, max: 48 * 60, fallback: 30 }),
+  VERIFY_LINK_TEMPLATE: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .superRefine((value, ctx) => {
+        if (value === undefined) return;
+        if (!value.includes('{url}') || !/^https?:\/\/\S+$/.test(value.replace('{url}', 'x'))) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be an http(s) URL containing {url}, e.g. https://short.example/api?url={url}',
+          });
+        }
+      }),
+  ),
   HTTP_PORT: z.preprocess(
     blankToUndefined,
     z
@@ -223,7 +241,10 @@ const envSchema = z.object({
         if (raw === undefined) return undefined;
         const port = Number(raw.trim());
         if (!/^\d+$/.test(raw.trim()) || port < 0 || port > 65_535) {
-          ctx.addIssue({ code: 'custom', message: `must be a port number between 0 and 65535, got "${raw}"` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a port number between 0 and 65535, got "${raw}"`,
+          });
           return z.NEVER;
         }
         return port;
@@ -259,6 +280,8 @@ export interface Config {
     readonly maxRps: number;
     readonly perChatRps: number;
     readonly maxRetryAfterSeconds: number;
+    /** Calls a job or broadcast keeps in flight; small, so users' replies never queue behind a big run. */
+    readonly concurrency: number;
     /** Retries within one run of a call that hit a 5xx or network error. */
     readonly retry: { readonly retries: number; readonly baseDelayMs: number };
   };
@@ -275,7 +298,13 @@ export interface Config {
     readonly retry: { readonly attempts: number; readonly baseDelayMs: number };
     readonly shutdownTimeoutMs: number;
   };
-  readonly tokens: { readonly expiryDays: number };
+  readonly tokens: {
+    readonly expiryDays: number;
+    readonly dailyLimit: number;
+    /** Wraps the verification deep link (e.g. a link shortener); `{url}` is the encoded link. */
+    readonly verifyLinkTemplate: string | undefined;
+  };
+  readonly content: { readonly defaultDeleteAfterMinutes: number };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -310,11 +339,15 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         maxRps: e.TELEGRAM_MAX_RPS,
         perChatRps: e.TELEGRAM_PER_CHAT_RPS,
         maxRetryAfterSeconds: e.TELEGRAM_MAX_RETRY_AFTER_SECONDS,
+        concurrency: e.TELEGRAM_CONCURRENCY,
         retry: { retries: e.TELEGRAM_RETRY_ATTEMPTS, baseDelayMs: e.TELEGRAM_RETRY_BASE_DELAY_MS },
       },
       deletion: { batchSize: e.DELETION_BATCH_SIZE, maxAttempts: e.DELETION_MAX_ATTEMPTS },
       http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
-      alerts: { failureThreshold: e.ALERT_FAILURE_THRESHOLD, deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000 },
+      alerts: {
+        failureThreshold: e.ALERT_FAILURE_THRESHOLD,
+        deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000,
+      },
       log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
       scheduler: {
         enabled: e.SCHEDULERS_ENABLED,
@@ -330,7 +363,12 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         retry: { attempts: e.JOB_RETRY_ATTEMPTS, baseDelayMs: e.JOB_RETRY_BASE_DELAY_MS },
         shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       },
-      tokens: { expiryDays: e.TOKEN_EXPIRY_DAYS },
+      tokens: {
+        expiryDays: e.TOKEN_EXPIRY_DAYS,
+        dailyLimit: e.DAILY_TOKEN_LIMIT,
+        verifyLinkTemplate: e.VERIFY_LINK_TEMPLATE,
+      },
+      content: { defaultDeleteAfterMinutes: e.DELETE_AFTER_MINUTES },
     },
   };
 }

@@ -68,6 +68,7 @@ export function createMaintenance(options: {
     batchSize: config.deletion.batchSize,
     maxAttempts: config.deletion.maxAttempts,
     telegramRetry: config.telegram.retry,
+    concurrency: config.telegram.concurrency,
   };
   const runtime = new SchedulerRuntime({
     db: database.db,

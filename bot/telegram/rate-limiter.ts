@@ -64,7 +64,9 @@ class ChatSpacing {
   private readonly gapMs: number;
 
   constructor(perSecond: number) {
-    this.gapMs = Math.ceil(1_000 / perSecond);
+    // A few milliseconds of margin: clocks have millisecond resolution, and a gap of exactly one
+    // interval sits on the edge of Telegram's window.
+    this.gapMs = Math.ceil(1_000 / perSecond) + 20;
   }
 
   async take(chatId: string | number, signal: AbortSignal | undefined): Promise<Turn> {

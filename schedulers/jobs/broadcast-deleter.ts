@@ -1,4 +1,5 @@
 import type { ObjectId } from 'mongodb';
+import pMap from 'p-map';
 import type { StoredBroadcast, StoredBroadcastMessage } from '../../db/repositories/broadcasts.js';
 import type { JobDeps, RunInput } from './deps.js';
 
@@ -89,8 +90,9 @@ async function deleteBatch(
   const remove: ObjectId[] = [];
   const retry: ObjectId[] = [];
   const unreachableChats: number[] = [];
-  await Promise.all(
-    copies.map(async (copy) => {
+  await pMap(
+    copies,
+    async (copy) => {
       if (input.signal.aborted) return;
       const deletion = await deps.engine.deleteFromChat(copy.chat_id, [copy.message_id], input.signal);
       if (deletion.transientError !== undefined) {
@@ -111,7 +113,8 @@ async function deleteBatch(
       if (deletion.done === 0) result.failed += 1;
       if (deletion.unreachable) unreachableChats.push(copy.chat_id);
       remove.push(copy._id);
-    }),
+    },
+    { concurrency: deps.concurrency },
   );
   await deps.repos.broadcasts.removeCopies(remove);
   await deps.repos.broadcasts.recordCopyAttempt(retry);

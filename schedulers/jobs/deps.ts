@@ -16,6 +16,8 @@ export interface JobDeps {
   batchSize: number;
   /** Runs a record may fail transiently (5xx, network) before it is given up with a warning. */
   maxAttempts: number;
+  /** Chats worked on at once; the rate limiter paces the calls, this keeps its queue short. */
+  concurrency: number;
   /** Retries within one run for a call that hit a 5xx or network error. */
   telegramRetry: TransientRetryPolicy;
 }

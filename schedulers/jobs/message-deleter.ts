@@ -1,4 +1,5 @@
 import type { ObjectId } from 'mongodb';
+import pMap from 'p-map';
 import { deletionNotice } from '../../bot/notices.js';
 import { classifyTelegramError, describeTelegramError } from '../../bot/telegram/errors.js';
 import { withTransientRetry } from '../../bot/telegram/retry.js';
@@ -78,12 +79,20 @@ async function processBatch(
   }
   const username = await deps.botUsername();
 
-  // Chats are independent; the shared rate limiter decides how fast calls actually go out.
-  await Promise.all(
-    [...byChat].map(([chatId, chatRecords]) =>
-      processChat(deps, input, username, chatId, chatRecords, outcome, result),
-    ),
+  // Chats are independent; the shared rate limiter decides how fast calls actually go out, and
+  // the small concurrency keeps users' own replies from queueing behind a big run.
+  const needNotice = await pMap(
+    byChat,
+    ([chatId, chatRecords]) => deleteChatMessages(deps, input, chatId, chatRecords, outcome, result),
+    { concurrency: deps.concurrency },
   );
+  // Notices go out round-robin (every chat's first, then every chat's second, ...), so the
+  // one-message-per-second spacing within a chat rarely keeps a worker waiting.
+  const notices = needNotice.flatMap((list) => list.map((record, turn) => ({ record, turn })));
+  notices.sort((a, b) => a.turn - b.turn);
+  await pMap(notices, ({ record }) => sendNotice(deps, input, username, record, outcome, result), {
+    concurrency: deps.concurrency,
+  });
 
   // A record that keeps failing transiently is given up eventually, so one broken chat cannot
   // make every run retry it forever.
@@ -113,23 +122,23 @@ async function processBatch(
   result.deferred += retry.length;
 }
 
-async function processChat(
+/** Deletes the messages of one chat's records; returns the records that now need a notice. */
+async function deleteChatMessages(
   deps: JobDeps,
   input: RunInput,
-  username: string,
   chatId: number,
   records: DuePendingDeletion[],
   outcome: BatchOutcome,
   result: MessageDeleterResult,
-): Promise<void> {
+): Promise<DuePendingDeletion[]> {
   // Stopping: leave the chat untouched for the next run.
-  if (input.signal.aborted) return;
+  if (input.signal.aborted) return [];
   const messageIds = records.flatMap((record) => record.message_ids);
   const deletion = await deps.engine.deleteFromChat(chatId, messageIds, input.signal);
   if (deletion.transientError !== undefined) {
     outcome.retry.push(...records.map((record) => record._id));
     outcome.retryError = deletion.transientError;
-    return;
+    return [];
   }
   result.messagesDeleted += deletion.done;
   result.failed += deletion.refused;
@@ -138,48 +147,58 @@ async function processChat(
     outcome.unreachableChats.push(chatId);
     outcome.remove.push(...records.map((record) => record._id));
     input.logger.info({ chatId }, 'chat unreachable (blocked or gone); its pending deletions are dropped');
-    return;
+    return [];
   }
-
   const refused = new Set(deletion.refusedIds);
-  for (const record of records) {
+  return records.filter((record) => {
+    if (!record.message_ids.every((id) => refused.has(id))) return true;
+    // Nothing of it could be deleted: a "deleted" notice would be false.
+    outcome.remove.push(record._id);
+    return false;
+  });
+}
+
+async function sendNotice(
+  deps: JobDeps,
+  input: RunInput,
+  username: string,
+  record: DuePendingDeletion,
+  outcome: BatchOutcome,
+  result: MessageDeleterResult,
+): Promise<void> {
+  // Stopping: the messages are gone, the record stays; the next run sends the notice.
+  if (input.signal.aborted) return;
+  const notice = deletionNotice(username, record.content_id);
+  try {
+    await withTransientRetry(
+      () =>
+        deps.api.sendMessage(
+          record.chat_id,
+          notice.text,
+          { reply_markup: notice.reply_markup },
+          forGrammy(input.signal),
+        ),
+      deps.telegramRetry,
+      input.signal,
+    );
+    result.notices += 1;
+    outcome.remove.push(record._id);
+  } catch (error) {
     if (input.signal.aborted) return;
-    if (record.message_ids.every((id) => refused.has(id))) {
-      // Nothing of it could be deleted: a "deleted" notice would be false.
+    const kind = classifyTelegramError(error);
+    if (kind === 'unreachable') {
+      outcome.unreachableChats.push(record.chat_id);
       outcome.remove.push(record._id);
-      continue;
-    }
-    const notice = deletionNotice(username, record.content_id);
-    try {
-      await withTransientRetry(
-        () =>
-          deps.api.sendMessage(
-            chatId,
-            notice.text,
-            { reply_markup: notice.reply_markup },
-            forGrammy(input.signal),
-          ),
-        deps.telegramRetry,
-        input.signal,
+    } else if (kind === 'transient' || kind === 'rate_limited') {
+      // The messages are gone; the next run finds them "not found" and sends the notice then.
+      outcome.retry.push(record._id);
+      outcome.retryError = describeTelegramError(error);
+    } else {
+      input.logger.warn(
+        { chatId: record.chat_id, answer: describeTelegramError(error) },
+        'the deletion notice was refused',
       );
-      result.notices += 1;
       outcome.remove.push(record._id);
-    } catch (error) {
-      const kind = classifyTelegramError(error);
-      if (kind === 'unreachable') {
-        outcome.unreachableChats.push(chatId);
-        outcome.remove.push(record._id);
-      } else if (kind === 'transient' || kind === 'rate_limited') {
-        // The messages are gone; the next run finds them "not found" and sends the notice then.
-        outcome.retry.push(record._id);
-        outcome.retryError = describeTelegramError(error);
-      } else {
-        input.logger.warn(
-          { chatId, answer: describeTelegramError(error) },
-          'the deletion notice was refused',
-        );
-        outcome.remove.push(record._id);
-      }
     }
   }
 }

@@ -46,6 +46,7 @@ export async function startJobHarness(
     batchSize: options.batchSize ?? 50,
     maxAttempts: options.maxAttempts ?? 3,
     telegramRetry,
+    concurrency: 20,
   };
   return {
     fake,

@@ -24,6 +24,7 @@ describe('parseConfig', () => {
           maxRps: 25,
           perChatRps: 1,
           maxRetryAfterSeconds: 60,
+          concurrency: 10,
           retry: { retries: 3, baseDelayMs: 1_000 },
         },
         deletion: { batchSize: 200, maxAttempts: 5 },
@@ -44,7 +45,8 @@ describe('parseConfig', () => {
           retry: { attempts: 3, baseDelayMs: 2_000 },
           shutdownTimeoutMs: 10_000,
         },
-        tokens: { expiryDays: 2 },
+        tokens: { expiryDays: 2, dailyLimit: 3, verifyLinkTemplate: undefined },
+        content: { defaultDeleteAfterMinutes: 30 },
       },
     });
   });
