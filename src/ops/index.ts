@@ -1,0 +1,27 @@
+/** Operations: probes, Prometheus metrics and admin alerts (see docs/operations.md). */
+export { type MessageSender, type NotifyOutcome, notifyAdmins } from './admin-notifier.js';
+export { ALERTS_COLLECTION, type AlertDoc, AlertStateStore } from './alert-state.js';
+export {
+  AlertMonitor,
+  type AlertMonitorOptions,
+  DELETION_LAG_ALERT,
+  formatDuration,
+  jobFailingAlert,
+} from './alerts.js';
+export { DeadlineExceededError, withDeadline } from './deadline.js';
+export { type DeletionBacklog, type DeletionBacklogSource, readDeletionBacklog } from './deletion-backlog.js';
+export { type OpsServer, type OpsServerOptions, startOpsServer } from './http-server.js';
+export {
+  type ApiCallResult,
+  apiCallResult,
+  type BacklogSources,
+  METRIC_PREFIX,
+  OpsMetrics,
+  type OpsMetricsOptions,
+} from './metrics.js';
+export {
+  createReadinessCheck,
+  type ReadinessCheck,
+  type ReadinessReport,
+  type ReadinessSources,
+} from './readiness.js';
