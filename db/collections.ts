@@ -31,6 +31,8 @@ export interface TokenDoc {
   verified_at?: Date;
   /** The admin who granted a bypass. */
   granted_by?: number;
+  /** The content the user asked for when the token was issued; delivered once it is verified. */
+  content_id?: string;
 }
 
 export interface PendingDeletionDoc {
@@ -77,6 +79,9 @@ export interface BroadcastDoc {
   progress_chat_id?: number;
   progress_message_id?: number;
   finished_at?: Date;
+  /** The instance sending it, and its last sign of life: a stale one means it was cut short. */
+  owner?: string;
+  heartbeat_at?: Date;
 }
 
 /** One document per delivered copy, so deleting a broadcast never needs the whole user list. */

@@ -52,6 +52,7 @@ export function createMaintenance(options: {
   logger: Logger;
   botUsername: () => Promise<string>;
   instanceId?: string;
+  clock?: () => Date;
 }): Maintenance {
   const { config, database, api, logger } = options;
   const repos = createRepositories(database.collections);
@@ -79,6 +80,7 @@ export function createMaintenance(options: {
     catchUpGraceMs: config.scheduler.catchUpGraceMs,
     retry: { attempts: config.scheduler.retry.attempts, baseDelayMs: config.scheduler.retry.baseDelayMs },
     ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   return { runtime, deps, repos };
 }

@@ -39,6 +39,22 @@ export class BroadcastsRepository {
     if (Object.keys(inc).length > 0) await this.broadcasts.updateOne({ _id: id }, { $inc: inc });
   }
 
+  async heartbeat(id: ObjectId, at: Date): Promise<void> {
+    await this.broadcasts.updateOne({ _id: id, status: 'sending' }, { $set: { heartbeat_at: at } });
+  }
+
+  /**
+   * Takes over one broadcast whose sender stopped beating (its process died mid-send) and marks
+   * it interrupted; the conditional update lets exactly one instance report it.
+   */
+  takeOverStale(staleBefore: Date, now: Date): Promise<StoredBroadcast | null> {
+    return this.broadcasts.findOneAndUpdate(
+      { status: 'sending', heartbeat_at: { $lt: staleBefore } },
+      { $set: { status: 'interrupted', finished_at: now } },
+      { returnDocument: 'after' },
+    ) as Promise<StoredBroadcast | null>;
+  }
+
   async setStatus(id: ObjectId, status: BroadcastStatus, at: Date): Promise<void> {
     await this.broadcasts.updateOne(
       { _id: id },

@@ -34,6 +34,10 @@ export class PendingDeletionsRepository {
     );
   }
 
+  countAll(): Promise<number> {
+    return this.deletions.countDocuments();
+  }
+
   countDue(now: Date): Promise<number> {
     return this.deletions.countDocuments({ delete_at: { $lte: now } });
   }

@@ -27,6 +27,8 @@ export class TokensRepository {
     userId: number;
     now: Date;
     expiresAt: Date;
+    /** The content the user asked for, delivered as soon as the token is verified. */
+    contentId?: string;
   }): Promise<TokenDoc> {
     const doc: TokenDoc = {
       token: input.token,
@@ -34,6 +36,7 @@ export class TokensRepository {
       status: 'unused',
       created_at: input.now,
       expires_at: input.expiresAt,
+      ...(input.contentId === undefined ? {} : { content_id: input.contentId }),
     };
     await this.tokens.insertOne(doc);
     return doc;
@@ -47,12 +50,21 @@ export class TokensRepository {
    * Marks an unused token of this user as verified. The conditional update makes a double tap on
    * the link (or two instances) verify once; the follow-up read only explains a refusal.
    */
-  async verify(token: string, userId: number, now: Date): Promise<VerifyOutcome> {
-    const updated = await this.tokens.updateOne(
+  async verify(
+    token: string,
+    userId: number,
+    now: Date,
+  ): Promise<{ outcome: VerifyOutcome; doc?: TokenDoc }> {
+    const verified = await this.tokens.findOneAndUpdate(
       { token, user_id: userId, status: 'unused', expires_at: { $gt: now } },
       { $set: { status: 'verified', verified_at: now } },
+      { returnDocument: 'after' },
     );
-    if (updated.modifiedCount === 1) return 'verified';
+    if (verified) return { outcome: 'verified', doc: verified };
+    return { outcome: await this.whyNotVerified(token, userId) };
+  }
+
+  private async whyNotVerified(token: string, userId: number): Promise<Exclude<VerifyOutcome, 'verified'>> {
     const existing = await this.tokens.findOne({ token });
     if (!existing) return 'not_found';
     if (existing.user_id !== userId) return 'other_user';

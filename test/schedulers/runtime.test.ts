@@ -30,6 +30,8 @@ describe('scheduler runtime', () => {
       logger: logs.logger,
       retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 100 },
       heartbeatIntervalMs: 50,
+      // Runs stamped with an injected clock in the past must not expire under the TTL sweep mid-test.
+      historyDays: 36_500,
       ...options,
     });
     runtimes.push(created);

@@ -1,0 +1,139 @@
+import { type RunningApp, runApp } from '../../src/app.js';
+import { parseConfig } from '../../src/config.js';
+import type { FakeBotApi, FakeUser, InspectedMessage } from './fake-bot-api/index.js';
+import { type CapturedLogger, captureLogs } from './logs.js';
+import type { TestDatabase } from './test-db.js';
+import { waitFor } from './wait.js';
+
+/** Schedules that never fire on their own (29 February): tests run jobs through the runtime. */
+const NEVER = '0 0 29 2 *';
+
+export interface TestApp {
+  app: RunningApp;
+  logs: CapturedLogger;
+  /** Moves the bot's clock (not the fake server's). */
+  advance(ms: number): void;
+  now(): Date;
+  stop(): Promise<void>;
+}
+
+/** The real bot (runApp) polling the fake Bot API server, on the test database. */
+export async function startTestApp(
+  db: TestDatabase,
+  fake: FakeBotApi,
+  env: Record<string, string> = {},
+): Promise<TestApp> {
+  const parsed = parseConfig({
+    BOT_TOKEN: fake.token,
+    TELEGRAM_API_ROOT: fake.apiRoot,
+    MONGODB_URI: db.uri,
+    MONGODB_DB: db.dbName,
+    TELEGRAM_MAX_RPS: '1000',
+    TELEGRAM_PER_CHAT_RPS: '100',
+    TOKEN_CLEANUP_CRON: NEVER,
+    MESSAGE_DELETER_CRON: NEVER,
+    BROADCAST_DELETER_CRON: NEVER,
+    TOKEN_COUNT_RESET_CRON: NEVER,
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    ...env,
+  });
+  if (!parsed.ok) throw new Error(`bad test configuration: ${parsed.problems.join('; ')}`);
+  const logs = captureLogs([fake.token]);
+  let nowMs = Date.now();
+  const controller = new AbortController();
+  let ready: (app: RunningApp) => void = () => {};
+  const started = new Promise<RunningApp>((resolve) => {
+    ready = resolve;
+  });
+  const done = runApp(parsed.config, logs.logger, {
+    clock: () => new Date(nowMs),
+    signal: controller.signal,
+    onReady: ready,
+  });
+  const stoppedEarly = done.then(() => {
+    throw new Error('the app stopped during start-up');
+  });
+  stoppedEarly.catch(() => {});
+  const app = await Promise.race([started, stoppedEarly]);
+  return {
+    app,
+    logs,
+    advance: (ms) => {
+      nowMs += ms;
+    },
+    now: () => new Date(nowMs),
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
+  };
+}
+
+/** A simulated user talking to the bot through the fake server. */
+export class TestUser {
+  constructor(
+    readonly fake: FakeBotApi,
+    readonly info: FakeUser,
+  ) {}
+
+  get id(): number {
+    return this.info.id;
+  }
+
+  /** Sends a message and waits until the bot has handled it; returns the bot's new messages. */
+  async say(text: string, options: { replyTo?: number } = {}): Promise<InspectedMessage[]> {
+    const before = this.lastMessageId();
+    this.fake.sendUserMessage({
+      from: this.info,
+      text,
+      ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+    });
+    await this.handled();
+    return this.botMessagesAfter(before);
+  }
+
+  /** Presses an inline button and waits until the bot has handled it. */
+  async press(messageId: number, data: string): Promise<InspectedMessage[]> {
+    const before = this.lastMessageId();
+    this.fake.pressButton({ from: this.info, messageId, data });
+    await this.handled();
+    return this.botMessagesAfter(before);
+  }
+
+  /** Opens a t.me deep link the way Telegram clients do: `/start <payload>`. */
+  open(link: string): Promise<InspectedMessage[]> {
+    const payload = new URL(link).searchParams.get('start');
+    if (!payload) throw new Error(`not a start link: ${link}`);
+    return this.say(`/start ${payload}`);
+  }
+
+  visibleMessages(): InspectedMessage[] {
+    return this.fake.chat(this.id).messages;
+  }
+
+  lastBotText(): string | undefined {
+    return this.fake.lastBotMessage(this.id)?.text;
+  }
+
+  private lastMessageId(): number {
+    return this.fake.chat(this.id).messages.at(-1)?.message_id ?? 0;
+  }
+
+  private botMessagesAfter(id: number): InspectedMessage[] {
+    return this.fake
+      .chat(this.id)
+      .messages.filter((message) => message.message_id > id && message.from?.is_bot);
+  }
+
+  private async handled(): Promise<void> {
+    // grammY asks for more updates only after handling the ones it has: an empty queue with a
+    // poll waiting means this update was handled.
+    await waitFor(() => this.fake.pendingUpdateCount() === 0 && this.fake.isLongPolling(), {
+      message: 'the bot handling the update',
+    });
+  }
+}
+
+export function linksIn(text: string | undefined): string[] {
+  return [...(text ?? '').matchAll(/https:\/\/t\.me\/\S+/g)].map((match) => match[0]);
+}
