@@ -47,11 +47,11 @@ describe('repositories through the official driver', () => {
         token('mine', 'unused', minutes(10), 1),
         token('old', 'unused', minutes(-10), 1),
       ]);
-      expect(await repos().tokens.verify('mine', 2, NOW)).toBe('other_user');
-      expect(await repos().tokens.verify('nope', 1, NOW)).toBe('not_found');
-      expect(await repos().tokens.verify('old', 1, NOW)).toBe('expired');
-      expect(await repos().tokens.verify('mine', 1, NOW)).toBe('verified');
-      expect(await repos().tokens.verify('mine', 1, NOW)).toBe('already_used');
+      expect((await repos().tokens.verify('mine', 2, NOW)).outcome).toBe('other_user');
+      expect((await repos().tokens.verify('nope', 1, NOW)).outcome).toBe('not_found');
+      expect((await repos().tokens.verify('old', 1, NOW)).outcome).toBe('expired');
+      expect((await repos().tokens.verify('mine', 1, NOW)).outcome).toBe('verified');
+      expect((await repos().tokens.verify('mine', 1, NOW)).outcome).toBe('already_used');
       expect(await db().collections.tokens.findOne({ token: 'mine' })).toMatchObject({
         status: 'verified',
         verified_at: NOW,
