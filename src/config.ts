@@ -255,6 +255,9 @@ const envSchema = z.object({
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
 });
 
+/** Every variable the bot reads (the test suite checks each one is documented in .env.example). */
+export const ENV_VARIABLES = Object.keys(envSchema.shape);
+
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const JOB_NAMES = [

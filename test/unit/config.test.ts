@@ -142,3 +142,13 @@ describe('parseConfig', () => {
     ]);
   });
 });
+
+describe('.env.example', () => {
+  it('documents every variable the bot reads, and nothing else', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { ENV_VARIABLES } = await import('../../src/config.js');
+    const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
+    const documented = [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+    expect([...documented].sort()).toEqual([...ENV_VARIABLES].sort());
+  });
+});
