@@ -7,7 +7,6 @@ import type { Repositories } from '../../db/repositories/index.js';
 import type { Logger } from '../../src/logger.js';
 import { classifyTelegramError, describeTelegramError } from '../telegram/errors.js';
 import { type TransientRetryPolicy, withTransientRetry } from '../telegram/retry.js';
-import { forGrammy } from '../telegram/signal.js';
 import { formatTime } from './content.js';
 
 export interface BroadcasterOptions {
@@ -25,6 +24,9 @@ export interface BroadcasterOptions {
   /** At most one progress edit per this interval. */
   progressIntervalMs?: number;
 }
+
+/** Copies recorded per database write while sending. */
+const RECORD_EVERY = 20;
 
 export interface BroadcastRequest {
   adminId: number;
@@ -136,27 +138,38 @@ export class Broadcaster {
         .toArray();
       if (page.length === 0) break;
       afterId = page.at(-1)?._id;
-      const outcomes = await pMap(page, (user) => this.copyTo(user.chat_id, request, signal), {
-        concurrency: this.options.concurrency,
-      });
-      const delivered = outcomes.flatMap((outcome, i) =>
-        outcome.kind === 'delivered' ? [{ chat_id: page[i]!.chat_id, message_id: outcome.messageId }] : [],
-      );
-      const blockedChats = outcomes.flatMap((outcome, i) =>
-        outcome.kind === 'blocked' ? [page[i]!.chat_id] : [],
-      );
-      const delta = {
-        delivered: delivered.length,
-        blocked: blockedChats.length,
-        failed: outcomes.filter((outcome) => outcome.kind === 'failed').length,
+      // Deliveries are recorded every few copies rather than once per page: a crash can then
+      // leave at most a handful of copies unrecorded (and so never deleted).
+      const pending: { chat_id: number; message_id: number }[] = [];
+      const blockedChats: number[] = [];
+      let failed = 0;
+      const flush = async () => {
+        const copies = pending.splice(0);
+        await repos.broadcasts.recordDeliveries(broadcastId, copies);
+        await repos.broadcasts.addCounts(broadcastId, { delivered: copies.length });
+        counts.delivered += copies.length;
       };
-      await repos.broadcasts.recordDeliveries(broadcastId, delivered);
-      await repos.broadcasts.addCounts(broadcastId, delta);
+      await pMap(
+        page,
+        async (user) => {
+          const outcome = await this.copyTo(user.chat_id, request, signal);
+          if (outcome.kind === 'delivered') {
+            pending.push({ chat_id: user.chat_id, message_id: outcome.messageId });
+            if (pending.length >= RECORD_EVERY) await flush();
+          } else if (outcome.kind === 'blocked') {
+            blockedChats.push(user.chat_id);
+          } else if (outcome.kind === 'failed') {
+            failed += 1;
+          }
+        },
+        { concurrency: this.options.concurrency },
+      );
+      await flush();
+      await repos.broadcasts.addCounts(broadcastId, { blocked: blockedChats.length, failed });
       await repos.users.markBlockedByChat(blockedChats, clock());
       await repos.broadcasts.heartbeat(broadcastId, clock());
-      counts.delivered += delta.delivered;
-      counts.blocked += delta.blocked;
-      counts.failed += delta.failed;
+      counts.blocked += blockedChats.length;
+      counts.failed += failed;
       if (Date.now() - lastProgressAt >= (this.options.progressIntervalMs ?? 3_000)) {
         lastProgressAt = Date.now();
         await this.editProgress(request.adminChatId, progressMessageId, progressText(counts));
@@ -187,15 +200,10 @@ export class Broadcaster {
   > {
     if (signal.aborted) return { kind: 'skipped' };
     try {
+      // No abort signal on the call itself: a copy cancelled in flight may still have been sent,
+      // and a copy we do not know about is a copy nobody will delete.
       const copy = await withTransientRetry(
-        () =>
-          this.options.api.copyMessage(
-            chatId,
-            request.sourceChatId,
-            request.sourceMessageId,
-            {},
-            forGrammy(signal),
-          ),
+        () => this.options.api.copyMessage(chatId, request.sourceChatId, request.sourceMessageId),
         this.options.retry,
         signal,
       );

@@ -10,6 +10,10 @@ export interface TransientRetryPolicy {
 /**
  * Retries a Bot API call that failed with a 5xx or a network error, with exponential backoff.
  * 429s are waited out by the auto-retry transformer below this; anything else is final.
+ *
+ * The signal only stops further retries. It is deliberately not handed to p-retry, which would
+ * report a call that succeeded just as the signal fired as a failure, and a sent message whose
+ * success is lost is a message nobody will ever delete.
  */
 export function withTransientRetry<T>(
   call: () => Promise<T>,
@@ -21,7 +25,6 @@ export function withTransientRetry<T>(
     minTimeout: policy.baseDelayMs,
     factor: 2,
     randomize: false,
-    ...(signal ? { signal } : {}),
     shouldRetry: ({ error }) => !signal?.aborted && classifyTelegramError(error) === 'transient',
   });
 }

@@ -166,6 +166,27 @@ describe('message deleter', () => {
     ).toEqual([]);
   });
 
+  it('treats deactivated accounts and unknown chats as unreachable, like a block', async () => {
+    await seedDelivery(5101, 1, minutes(-1));
+    h.fake.deactivateUser(5101);
+    await db().collections.pendingDeletions.insertOne({
+      user_id: 5199,
+      chat_id: 5199, // a chat Telegram does not know: "Bad Request: chat not found"
+      message_ids: [1, 2],
+      delete_at: minutes(-1),
+      content_id: 'ghostchat',
+      created_at: NOW,
+    });
+
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+    expect(result).toEqual({ records: 2, messagesDeleted: 0, notices: 0, failed: 3, deferred: 0 });
+    expect(await remainingRecords()).toEqual([]);
+    const answers = h.fake.calls.filter((call) => call.method === 'deleteMessages').map((call) => call.description);
+    expect(answers.sort()).toEqual(['Bad Request: chat not found', 'Forbidden: user is deactivated']);
+    expect(h.fake.callCount('sendMessage')).toBe(0);
+  });
+
   it('keeps records through 5xx errors, counts the attempts, and finishes once the server recovers', async () => {
     await seedDelivery(6001, 2, minutes(-1));
     h.fake.injectFault({ method: 'deleteMessages', chatId: 6001, status: 502, times: Infinity });
