@@ -9,6 +9,7 @@ const MAX_ECHO = 40;
 
 /** User input quoted back safely: single line, bounded length. */
 export function quote(input: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point.
   const oneLine = input.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return `“${oneLine.length > MAX_ECHO ? `${oneLine.slice(0, MAX_ECHO)}…` : oneLine}”`;
 }

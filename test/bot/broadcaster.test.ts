@@ -18,7 +18,11 @@ describe('broadcaster', () => {
     h.fake.addChat(ADMIN, { user: { id: ADMIN, first_name: 'Admin' } });
     for (let id = 1; id <= 30; id++) {
       h.fake.addChat(1000 + id, { user: { id: 1000 + id, first_name: `U${id}` } });
-      await h.deps.repos.users.upsertFromTelegram({ id: 1000 + id, first_name: `U${id}` }, 1000 + id, new Date(nowMs));
+      await h.deps.repos.users.upsertFromTelegram(
+        { id: 1000 + id, first_name: `U${id}` },
+        1000 + id,
+        new Date(nowMs),
+      );
     }
   });
   afterEach(() => h.close());
@@ -38,7 +42,9 @@ describe('broadcaster', () => {
       progressIntervalMs: 0,
     });
   const request = (deleteInMs = 3_600_000) => {
-    const [sourceMessageId] = h.fake.seedMessages(ADMIN, ['Big news'], { from: { id: ADMIN, first_name: 'Admin' } });
+    const [sourceMessageId] = h.fake.seedMessages(ADMIN, ['Big news'], {
+      from: { id: ADMIN, first_name: 'Admin' },
+    });
     return {
       adminId: ADMIN,
       adminChatId: ADMIN,
@@ -61,7 +67,9 @@ describe('broadcaster', () => {
     const delivered = broadcast?.counts.delivered ?? 0;
     expect(delivered).toBeGreaterThanOrEqual(5);
     expect(delivered).toBeLessThan(30);
-    expect(await db().collections.broadcastMessages.countDocuments({ broadcast_id: broadcastId })).toBe(delivered);
+    expect(await db().collections.broadcastMessages.countDocuments({ broadcast_id: broadcastId })).toBe(
+      delivered,
+    );
     expect(h.fake.callCount('copyMessage')).toBe(delivered);
     expect(h.fake.lastBotMessage(ADMIN)?.text).toBe(
       [
@@ -97,11 +105,16 @@ describe('broadcaster', () => {
       heartbeat_at: new Date(nowMs - 1_000),
     });
 
-    const recovered = await Promise.all([broadcaster().recoverInterrupted(), broadcaster().recoverInterrupted()]);
+    const recovered = await Promise.all([
+      broadcaster().recoverInterrupted(),
+      broadcaster().recoverInterrupted(),
+    ]);
     expect(recovered.sort()).toEqual([0, 1]);
     expect(await db().collections.broadcasts.findOne({ _id: id })).toMatchObject({ status: 'interrupted' });
     expect(await db().collections.broadcasts.findOne({ _id: fresh })).toMatchObject({ status: 'sending' });
-    const reports = h.fake.chat(ADMIN).messages.filter((message) => message.text?.startsWith('📣 Broadcast interrupted'));
+    const reports = h.fake
+      .chat(ADMIN)
+      .messages.filter((message) => message.text?.startsWith('📣 Broadcast interrupted'));
     expect(reports).toHaveLength(1);
     expect(reports[0]?.text).toContain('Delivered 12, blocked 1, failed 0 (of 30 users)');
   });

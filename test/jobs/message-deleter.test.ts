@@ -182,7 +182,9 @@ describe('message deleter', () => {
 
     expect(result).toEqual({ records: 2, messagesDeleted: 0, notices: 0, failed: 3, deferred: 0 });
     expect(await remainingRecords()).toEqual([]);
-    const answers = h.fake.calls.filter((call) => call.method === 'deleteMessages').map((call) => call.description);
+    const answers = h.fake.calls
+      .filter((call) => call.method === 'deleteMessages')
+      .map((call) => call.description);
     expect(answers.sort()).toEqual(['Bad Request: chat not found', 'Forbidden: user is deactivated']);
     expect(h.fake.callCount('sendMessage')).toBe(0);
   });
