@@ -24,14 +24,14 @@ function optionalText() {
   return z.preprocess(blankToUndefined, z.string().optional());
 }
 
-function integer(opts: { min: number; max?: number; fallback: number }) {
+function integer<F extends number | undefined>(opts: { min: number; max?: number; fallback: F }) {
   const range = opts.max === undefined ? `>= ${opts.min}` : `between ${opts.min} and ${opts.max}`;
   return z.preprocess(
     blankToUndefined,
     z
       .string()
       .optional()
-      .transform((raw, ctx) => {
+      .transform((raw, ctx): number | F => {
         if (raw === undefined) return opts.fallback;
         const value = Number(raw.trim());
         if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
@@ -232,24 +232,7 @@ const envSchema = z.object({
         }
       }),
   ),
-  HTTP_PORT: z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .optional()
-      .transform((raw, ctx) => {
-        if (raw === undefined) return undefined;
-        const port = Number(raw.trim());
-        if (!/^\d+$/.test(raw.trim()) || port < 0 || port > 65_535) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `must be a port number between 0 and 65535, got "${raw}"`,
-          });
-          return z.NEVER;
-        }
-        return port;
-      }),
-  ),
+  HTTP_PORT: integer({ min: 0, max: 65_535, fallback: undefined }),
   HTTP_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
   ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),

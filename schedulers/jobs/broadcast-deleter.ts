@@ -1,6 +1,7 @@
 import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
 import type { StoredBroadcast, StoredBroadcastMessage } from '../../db/repositories/broadcasts.js';
+import { forEachBatch } from './batches.js';
 import type { JobDeps, RunInput } from './deps.js';
 
 export interface BroadcastDeleterResult extends Record<string, number> {
@@ -65,20 +66,12 @@ async function deleteCopies(
   broadcast: StoredBroadcast,
   result: BroadcastDeleterResult,
 ): Promise<void> {
-  const cursor = deps.repos.broadcasts.copies(broadcast._id, deps.batchSize);
-  try {
-    let batch: StoredBroadcastMessage[] = [];
-    for await (const copy of cursor) {
-      batch.push(copy);
-      if (batch.length < deps.batchSize) continue;
-      if (input.signal.aborted) return;
-      await deleteBatch(deps, input, batch, result);
-      batch = [];
-    }
-    if (batch.length > 0 && !input.signal.aborted) await deleteBatch(deps, input, batch, result);
-  } finally {
-    await cursor.close().catch(() => undefined);
-  }
+  await forEachBatch(
+    deps.repos.broadcasts.copies(broadcast._id, deps.batchSize),
+    deps.batchSize,
+    input.signal,
+    (batch) => deleteBatch(deps, input, batch, result),
+  );
 }
 
 async function deleteBatch(

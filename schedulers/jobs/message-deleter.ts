@@ -5,6 +5,7 @@ import { classifyTelegramError, describeTelegramError } from '../../bot/telegram
 import { withTransientRetry } from '../../bot/telegram/retry.js';
 import { forGrammy } from '../../bot/telegram/signal.js';
 import type { DuePendingDeletion } from '../../db/repositories/pending-deletions.js';
+import { forEachBatch } from './batches.js';
 import type { JobDeps, RunInput } from './deps.js';
 
 export interface MessageDeleterResult extends Record<string, number> {
@@ -40,27 +41,18 @@ interface BatchOutcome {
 export async function deleteDueMessages(deps: JobDeps, input: RunInput): Promise<MessageDeleterResult> {
   const result: MessageDeleterResult = { records: 0, messagesDeleted: 0, notices: 0, failed: 0, deferred: 0 };
   const cursor = deps.repos.pendingDeletions.due(input.now, deps.batchSize);
-  try {
-    if (input.dryRun) {
-      for await (const record of cursor) {
-        result.records += 1;
-        result.messagesDeleted += new Set(record.message_ids).size;
-        result.notices += 1;
-      }
-      return result;
-    }
-    let batch: DuePendingDeletion[] = [];
+  if (input.dryRun) {
+    // for-await closes the cursor however the loop ends.
     for await (const record of cursor) {
-      batch.push(record);
-      if (batch.length < deps.batchSize) continue;
-      if (input.signal.aborted) break;
-      await processBatch(deps, input, batch, result);
-      batch = [];
+      result.records += 1;
+      result.messagesDeleted += new Set(record.message_ids).size;
+      result.notices += 1;
     }
-    if (batch.length > 0 && !input.signal.aborted) await processBatch(deps, input, batch, result);
-  } finally {
-    await cursor.close().catch(() => undefined);
+    return result;
   }
+  await forEachBatch(cursor, deps.batchSize, input.signal, (batch) =>
+    processBatch(deps, input, batch, result),
+  );
   return result;
 }
 
