@@ -79,6 +79,9 @@ export function createMaintenance(options: {
     historyDays: config.scheduler.historyDays,
     catchUpGraceMs: config.scheduler.catchUpGraceMs,
     retry: { attempts: config.scheduler.retry.attempts, baseDelayMs: config.scheduler.retry.baseDelayMs },
+    leaseMs: config.scheduler.leaseMs,
+    // Several beats per lease, so one late beat never looks like a dead process.
+    heartbeatIntervalMs: Math.max(500, Math.floor(config.scheduler.leaseMs / 6)),
     ...(options.instanceId ? { instanceId: options.instanceId } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });

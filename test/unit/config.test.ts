@@ -44,6 +44,7 @@ describe('parseConfig', () => {
           catchUpGraceMs: 24 * 3_600_000,
           retry: { attempts: 3, baseDelayMs: 2_000 },
           shutdownTimeoutMs: 10_000,
+          leaseMs: 60_000,
         },
         tokens: { expiryDays: 2, dailyLimit: 3, verifyLinkTemplate: undefined },
         content: { defaultDeleteAfterMinutes: 30 },
