@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
 import type { Logger } from '../src/logger.js';
 import type { JobContext, JobDefinition, JobResult, RetryPolicy, RunStatus } from './job.js';
@@ -62,6 +63,8 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
         if (runSignal.aborted) throw new AbortError(abortReason(runSignal));
         const timeout = attemptTimeout(options.timeoutMs);
         const attemptSignal = AbortSignal.any([runSignal, timeout.signal]);
+        // Every call a job has in flight listens to this signal; dozens at once are expected.
+        setMaxListeners(1_000, attemptSignal);
         const ctx: JobContext = {
           job: job.name,
           runId: run._id,

@@ -1,7 +1,7 @@
 import type { Document } from 'bson';
 import { bsonTypeTag, canonicalKey, compareBson, isPlainObject } from './bson-values.js';
 import type { Collection } from './collection.js';
-import { indexKeyPart, type SecondaryIndex } from './secondary-index.js';
+import { INDEX_KEY_SEPARATOR, indexKeyPart, type SecondaryIndex } from './secondary-index.js';
 
 /*
  * Narrows a filter to candidate documents using `_id` or a secondary index's first field when
@@ -67,23 +67,46 @@ export interface QueryPlan {
   residual: Document;
 }
 
+/** Whole compound keys worth looking up at most; beyond this the first field alone is used. */
+const MAX_FULL_KEYS = 1_000;
+
+/** Every combination of the fields' pinned values, as whole index keys; undefined when too many. */
+function fullKeys(index: SecondaryIndex, pinned: Map<string, unknown[]>): string[] | undefined {
+  let keys = [''];
+  for (const [i, field] of index.fields.entries()) {
+    const values = pinned.get(field);
+    if (!values) return undefined;
+    const parts = orderedDistinct(values).map(indexKeyPart);
+    if (keys.length * parts.length > MAX_FULL_KEYS) return undefined;
+    keys = keys.flatMap((key) =>
+      parts.map((part) => (i === 0 ? part : `${key}${INDEX_KEY_SEPARATOR}${part}`)),
+    );
+  }
+  return keys;
+}
+
 function secondaryIndexCandidates(
   collection: Collection,
   pinned: Map<string, unknown[]>,
 ): string[] | undefined {
-  let best: { index: SecondaryIndex; keys: string[]; count: number } | undefined;
+  let best: { count: number; ids(): Iterable<string> } | undefined;
   for (const index of collection.secondaryIndexes()) {
     const values = pinned.get(index.fields[0] as string);
     // Partial indexes hold only some documents; sparse ones leave out those a null would match.
     if (!values || index.partial || (index.sparse && values.some((v) => v === null))) continue;
+    // Equality on every field of a compound index narrows to the whole key.
+    const whole = index.fields.length > 1 ? fullKeys(index, pinned) : undefined;
+    if (whole) {
+      const count = whole.reduce((sum, key) => sum + index.lookupFullCount(key), 0);
+      if (!best || count < best.count)
+        best = { count, ids: () => whole.flatMap((key) => index.lookupFull(key)) };
+      continue;
+    }
     const keys = orderedDistinct(values).map(indexKeyPart);
     const count = keys.reduce((sum, key) => sum + index.lookupCount(key), 0);
-    if (!best || count < best.count) best = { index, keys, count };
+    if (!best || count < best.count) best = { count, ids: () => keys.flatMap((key) => index.lookup(key)) };
   }
-  if (!best) return undefined;
-  const found = new Set<string>();
-  for (const key of best.keys) for (const id of best.index.lookup(key)) found.add(id);
-  return [...found];
+  return best ? [...new Set(best.ids())] : undefined;
 }
 
 /**

@@ -61,6 +61,8 @@ export class SecondaryIndex {
   private readonly owners = new Map<string, string>();
   /** Non-unique or compound indexes: first-field key → id key(s), a bare string while single. */
   private readonly byPrefix = new Map<string, string | Set<string>>();
+  /** Non-unique compound indexes: whole key → id key(s), for equality on every field. */
+  private readonly byFull = new Map<string, string | Set<string>>();
 
   constructor(spec: Document) {
     this.spec = spec;
@@ -78,6 +80,11 @@ export class SecondaryIndex {
   /** True when equality lookups can be answered from `lookup` (single-field unique map). */
   private get lookupUsesOwners(): boolean {
     return this.unique && this.fields.length === 1;
+  }
+
+  /** Compound indexes answer equality on all their fields from a whole-key map (`owners` when unique). */
+  private get tracksFullKeys(): boolean {
+    return this.fields.length > 1 && !this.unique;
   }
 
   /** Whether `doc` belongs in this index at all. */
@@ -141,7 +148,8 @@ export class SecondaryIndex {
     if (!entries) return;
     for (const entry of entries) {
       if (this.unique) this.owners.set(entry.full, idKey);
-      if (!this.lookupUsesOwners) this.addToBucket(entry.prefix, idKey);
+      if (!this.lookupUsesOwners) addToBucket(this.byPrefix, entry.prefix, idKey);
+      if (this.tracksFullKeys) addToBucket(this.byFull, entry.full, idKey);
     }
   }
 
@@ -149,7 +157,8 @@ export class SecondaryIndex {
     if (!entries) return;
     for (const entry of entries) {
       if (this.unique && this.owners.get(entry.full) === idKey) this.owners.delete(entry.full);
-      if (!this.lookupUsesOwners) this.removeFromBucket(entry.prefix, idKey);
+      if (!this.lookupUsesOwners) removeFromBucket(this.byPrefix, entry.prefix, idKey);
+      if (this.tracksFullKeys) removeFromBucket(this.byFull, entry.full, idKey);
     }
   }
 
@@ -166,32 +175,51 @@ export class SecondaryIndex {
 
   lookupCount(prefix: string): number {
     if (this.lookupUsesOwners) return this.owners.has(prefix) ? 1 : 0;
-    const bucket = this.byPrefix.get(prefix);
-    if (bucket === undefined) return 0;
-    return typeof bucket === 'string' ? 1 : bucket.size;
+    return bucketSize(this.byPrefix.get(prefix));
   }
 
-  private addToBucket(prefix: string, idKey: string): void {
-    const bucket = this.byPrefix.get(prefix);
-    if (bucket === undefined) {
-      this.byPrefix.set(prefix, idKey);
-    } else if (typeof bucket === 'string') {
-      if (bucket !== idKey) this.byPrefix.set(prefix, new Set([bucket, idKey]));
-    } else {
-      bucket.add(idKey);
+  /** Ids of documents whose compound key is exactly `full`; only for indexes of several fields. */
+  lookupFull(full: string): string[] {
+    if (this.unique) {
+      const owner = this.owners.get(full);
+      return owner === undefined ? [] : [owner];
     }
+    const bucket = this.byFull.get(full);
+    if (bucket === undefined) return [];
+    return typeof bucket === 'string' ? [bucket] : [...bucket];
   }
 
-  private removeFromBucket(prefix: string, idKey: string): void {
-    const bucket = this.byPrefix.get(prefix);
-    if (bucket === undefined) return;
-    if (typeof bucket === 'string') {
-      if (bucket === idKey) this.byPrefix.delete(prefix);
-      return;
-    }
-    bucket.delete(idKey);
-    if (bucket.size === 1) this.byPrefix.set(prefix, bucket.values().next().value as string);
+  lookupFullCount(full: string): number {
+    if (this.unique) return this.owners.has(full) ? 1 : 0;
+    return bucketSize(this.byFull.get(full));
   }
 }
 
-export { keyPart as indexKeyPart };
+function bucketSize(bucket: string | Set<string> | undefined): number {
+  if (bucket === undefined) return 0;
+  return typeof bucket === 'string' ? 1 : bucket.size;
+}
+
+function addToBucket(map: Map<string, string | Set<string>>, key: string, idKey: string): void {
+  const bucket = map.get(key);
+  if (bucket === undefined) {
+    map.set(key, idKey);
+  } else if (typeof bucket === 'string') {
+    if (bucket !== idKey) map.set(key, new Set([bucket, idKey]));
+  } else {
+    bucket.add(idKey);
+  }
+}
+
+function removeFromBucket(map: Map<string, string | Set<string>>, key: string, idKey: string): void {
+  const bucket = map.get(key);
+  if (bucket === undefined) return;
+  if (typeof bucket === 'string') {
+    if (bucket === idKey) map.delete(key);
+    return;
+  }
+  bucket.delete(idKey);
+  if (bucket.size === 1) map.set(key, bucket.values().next().value as string);
+}
+
+export { KEY_SEPARATOR as INDEX_KEY_SEPARATOR, keyPart as indexKeyPart };
