@@ -9,7 +9,7 @@ describe('equality on every field of a compound index', () => {
   afterAll(() => server.close());
 
   it('finds exactly the matching documents, with $in, arrays, missing fields and updates', async () => {
-    const coll = server.freshDb().collection('c');
+    const coll = server.freshDb().collection<{ _id: number; a?: number; b?: unknown }>('c');
     await coll.createIndex({ a: 1, b: 1 });
     await coll.createIndex({ a: 1, _id: 1 });
     await coll.insertMany([
@@ -19,7 +19,7 @@ describe('equality on every field of a compound index', () => {
       { _id: 4, a: 1, b: [2, 3] },
       { _id: 5, a: 1 },
       { _id: 6, a: 1, b: null },
-    ] as never);
+    ]);
     const ids = async (filter: object) =>
       (await coll.find(filter).sort({ _id: 1 }).toArray()).map((doc) => doc._id);
 
