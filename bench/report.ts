@@ -4,6 +4,8 @@ export interface RunFigures {
   botApiCalls: number;
   callsByMethod: Record<string, number>;
   dbRoundTrips: number;
+  /** TELEGRAM_MAX_RPS of the run. */
+  maxRps: number;
   callsPerSecond: number;
   shareOfMaxRps: number;
   answers429: number;
@@ -26,7 +28,7 @@ export interface BenchDocument {
   date: string;
   durationSeconds: number;
   machine: Record<string, string | number>;
-  settings: { telegramMaxRps: number; fakeGlobalRps: number; fakePerChatRps: number; quick: boolean };
+  settings: { telegramMaxRps: number; fakeGlobalRpsFactor: number; fakePerChatRps: number; quick: boolean };
   scenarios: ScenarioFigures[];
 }
 
@@ -41,9 +43,13 @@ export function ratio(ours: number, baseline: number): string {
 
 function outcome(figures: RunFigures): string {
   const c = figures.check;
-  if (c.messagesExpected !== undefined) return `${c.messagesDeleted}/${c.messagesExpected} deleted`;
+  if (c.messagesExpected !== undefined) {
+    const notices = figures.result.notices === undefined ? '' : `, ${figures.result.notices} notices`;
+    return `${c.messagesDeleted}/${c.messagesExpected} deleted${notices}`;
+  }
   if (c.tokensExpectedLeft !== undefined) return `${c.tokensLeft} left (expect ${c.tokensExpectedLeft})`;
-  if (c.countersExpectedLeft !== undefined) return `${c.countersLeft} left (expect ${c.countersExpectedLeft})`;
+  if (c.countersExpectedLeft !== undefined)
+    return `${c.countersLeft} left (expect ${c.countersExpectedLeft})`;
   return '-';
 }
 
@@ -72,7 +78,7 @@ export function formatReport(document: BenchDocument): string {
   return [
     `${document.command} — ${document.date}, ${document.durationSeconds.toFixed(0)} s`,
     `machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; database: ${m.database}`,
-    `TELEGRAM_MAX_RPS=${document.settings.telegramMaxRps}; the fake Bot API answers 429 above ${document.settings.fakeGlobalRps} calls/s overall or ${document.settings.fakePerChatRps} message/s per chat`,
+    `TELEGRAM_MAX_RPS=${document.settings.telegramMaxRps} unless a scenario says otherwise; the fake Bot API answers 429 above 1.2 × that overall or ${document.settings.fakePerChatRps} message/s per chat`,
     '',
     ...rows,
   ].join('\n');

@@ -14,8 +14,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { scenarios, type Scenario, type SeedContext } from './scenarios.js';
 import { formatReport, type RunFigures, type ScenarioFigures } from './report.js';
+import { type Scenario, type SeedContext, scenarios } from './scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -50,7 +50,11 @@ function stopService(child: ChildProcess): Promise<void> {
   });
 }
 
-function runRunner(impl: 'ours' | 'baseline', job: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+function runRunner(
+  impl: 'ours' | 'baseline',
+  job: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Record<string, unknown>> {
   const child = spawn(TSX, [join(ROOT, 'bench/runner.ts'), impl, job], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -84,18 +88,23 @@ async function runScenario(
   impl: 'ours' | 'baseline',
   mongoUri: string,
 ): Promise<RunFigures> {
+  const maxRps = scenario.rps ?? rps;
   // A fresh fake per run: its chats and statistics belong to this run only.
   const fake = await startService('test/support/fake-bot-api/cli.ts', [
     '--port',
     '0',
     '--global-rps',
-    String(Math.ceil(rps * 1.2)),
+    String(Math.ceil(maxRps * 1.2)),
     '--per-chat-rps',
     '1',
     '--unknown-chats',
     'register',
   ]);
-  const { apiRoot, controlUrl, token } = JSON.parse(fake.line) as { apiRoot: string; controlUrl: string; token: string };
+  const { apiRoot, controlUrl, token } = JSON.parse(fake.line) as {
+    apiRoot: string;
+    controlUrl: string;
+    token: string;
+  };
   const dbName = `bench_${scenario.id}_${impl}`.replace(/[^A-Za-z0-9_]/g, '_');
   const client = new MongoClient(mongoUri);
   try {
@@ -111,7 +120,7 @@ async function runScenario(
       TELEGRAM_API_ROOT: apiRoot,
       MONGODB_URI: mongoUri,
       MONGODB_DB: dbName,
-      TELEGRAM_MAX_RPS: String(rps),
+      TELEGRAM_MAX_RPS: String(maxRps),
       TELEGRAM_PER_CHAT_RPS: '1',
       LOG_LEVEL: 'warn',
       BENCH_CONTROL_URL: controlUrl,
@@ -125,8 +134,9 @@ async function runScenario(
       botApiCalls: stats.totalCalls as number,
       callsByMethod: stats.callsByMethod as Record<string, number>,
       dbRoundTrips: report.dbRoundTrips as number,
+      maxRps,
       callsPerSecond: achievedRate(stats),
-      shareOfMaxRps: achievedRate(stats) / rps,
+      shareOfMaxRps: achievedRate(stats) / maxRps,
       answers429: stats.count429 as number,
       peakRssMb: report.peakRssMb as number,
       peakHeapMb: report.peakHeapMb as number,
@@ -134,7 +144,10 @@ async function runScenario(
       check,
     };
   } finally {
-    await client.db(dbName).dropDatabase().catch(() => undefined);
+    await client
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await client.close();
     await stopService(fake.child);
   }
@@ -177,7 +190,7 @@ async function main(): Promise<void> {
       node: process.version,
       database: emulator ? 'project MongoDB emulator (separate process)' : 'MONGODB_URI',
     },
-    settings: { telegramMaxRps: rps, fakeGlobalRps: Math.ceil(rps * 1.2), fakePerChatRps: 1, quick },
+    settings: { telegramMaxRps: rps, fakeGlobalRpsFactor: 1.2, fakePerChatRps: 1, quick },
     scenarios: figures,
   };
   await mkdir(dirname(out), { recursive: true });

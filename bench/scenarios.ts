@@ -11,6 +11,8 @@ export interface SeedContext {
 export interface Scenario {
   id: string;
   title: string;
+  /** TELEGRAM_MAX_RPS for this scenario, when not the run's. */
+  rps?: number;
   job: 'token-cleanup' | 'message-deleter' | 'broadcast-deleter' | 'token-count-reset';
   seed(ctx: SeedContext): Promise<void>;
   /** What is left after the run: proof the job did its work, not just that it was fast. */
@@ -33,15 +35,20 @@ async function insertInBatches(db: Db, collection: string, count: number, make: 
 const deletedInChats = (stats: Record<string, unknown>) =>
   ((stats.messages as { deleted?: number } | undefined)?.deleted ?? 0) as number;
 
-function messageDeleter(): Scenario {
+function messageDeleter(rps?: number): Scenario {
   return {
-    id: 'message-deleter',
-    title: `message deleter: ${MESSAGE_CHATS * RECORDS_PER_CHAT} due records of ${MESSAGES_PER_RECORD} messages in ${MESSAGE_CHATS} chats`,
+    id: rps === undefined ? 'message-deleter' : `message-deleter-${rps}rps`,
+    title: `message deleter: ${MESSAGE_CHATS * RECORDS_PER_CHAT} due records of ${MESSAGES_PER_RECORD} messages in ${MESSAGE_CHATS} chats${rps === undefined ? '' : `, at ${rps} calls/s`}`,
+    ...(rps === undefined ? {} : { rps }),
     job: 'message-deleter',
     async seed(ctx) {
       await ensureIndexes(ctx.db);
       await ctx.seedChats({
-        chatRange: { firstChatId: FIRST_CHAT, chatCount: MESSAGE_CHATS, messagesPerChat: RECORDS_PER_CHAT * MESSAGES_PER_RECORD },
+        chatRange: {
+          firstChatId: FIRST_CHAT,
+          chatCount: MESSAGE_CHATS,
+          messagesPerChat: RECORDS_PER_CHAT * MESSAGES_PER_RECORD,
+        },
       });
       await insertInBatches(ctx.db, 'pending_deletions', MESSAGE_CHATS * RECORDS_PER_CHAT, (i) => {
         const chat = FIRST_CHAT + Math.floor(i / RECORDS_PER_CHAT);
@@ -49,7 +56,10 @@ function messageDeleter(): Scenario {
         return {
           user_id: chat,
           chat_id: chat,
-          message_ids: Array.from({ length: MESSAGES_PER_RECORD }, (_, k) => part * MESSAGES_PER_RECORD + k + 1),
+          message_ids: Array.from(
+            { length: MESSAGES_PER_RECORD },
+            (_, k) => part * MESSAGES_PER_RECORD + k + 1,
+          ),
           delete_at: new Date(ctx.now.getTime() - 60_000),
           content_id: `content${i}`,
           created_at: new Date(ctx.now.getTime() - 3_600_000),
@@ -75,7 +85,9 @@ function broadcastDeleter(recipients: number): Scenario {
       await ensureIndexes(ctx.db);
       // The seed-style baseline looks a user's copy up by (broadcast, chat); give it an index.
       await ctx.db.collection('broadcast_messages').createIndex({ broadcast_id: 1, chat_id: 1 });
-      await ctx.seedChats({ chatRange: { firstChatId: FIRST_CHAT, chatCount: recipients, messagesPerChat: 1 } });
+      await ctx.seedChats({
+        chatRange: { firstChatId: FIRST_CHAT, chatCount: recipients, messagesPerChat: 1 },
+      });
       const at = ctx.now.getTime();
       await insertInBatches(ctx.db, 'users', recipients, (i) => ({
         user_id: FIRST_CHAT + i,
@@ -133,7 +145,10 @@ function tokenCleanup(): Scenario {
       }));
     },
     async check(ctx) {
-      return { tokensLeft: await ctx.db.collection('tokens').countDocuments(), tokensExpectedLeft: count / 2 };
+      return {
+        tokensLeft: await ctx.db.collection('tokens').countDocuments(),
+        tokensExpectedLeft: count / 2,
+      };
     },
   };
 }
@@ -155,7 +170,10 @@ function tokenCountReset(): Scenario {
       }));
     },
     async check(ctx) {
-      return { countersLeft: await ctx.db.collection('token_generator_count').countDocuments(), countersExpectedLeft: count / 2 };
+      return {
+        countersLeft: await ctx.db.collection('token_generator_count').countDocuments(),
+        countersExpectedLeft: count / 2,
+      };
     },
   };
 }
@@ -178,6 +196,8 @@ export function scenarios(quick: boolean): Scenario[] {
   return [
     idleTick(),
     messageDeleter(),
+    // At a rate where Telegram's one-message-per-second-per-chat rule no longer dominates.
+    ...(quick ? [] : [messageDeleter(100)]),
     ...(quick ? [2_000, 20_000] : [20_000, 100_000]).map(broadcastDeleter),
     tokenCleanup(),
     tokenCountReset(),

@@ -31,9 +31,12 @@ export function fixedPace(rps: number): () => Promise<void> {
 }
 
 export async function baselineDeleteDueMessages(deps: BaselineDeps, now: Date) {
-  const collection = deps.db.collection<{ _id: ObjectId; chat_id: number; message_ids: number[]; content_id: string }>(
-    'pending_deletions',
-  );
+  const collection = deps.db.collection<{
+    _id: ObjectId;
+    chat_id: number;
+    message_ids: number[];
+    content_id: string;
+  }>('pending_deletions');
   const due = await collection.find({ delete_at: { $lte: now } }).toArray();
   let messagesDeleted = 0;
   let failed = 0;
