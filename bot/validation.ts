@@ -7,11 +7,14 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
 const MAX_ECHO = 40;
 
-/** User input quoted back safely: single line, bounded length. */
+/** User input quoted back safely: single line, bounded length, never half a character. */
 export function quote(input: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point.
   const oneLine = input.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return `“${oneLine.length > MAX_ECHO ? `${oneLine.slice(0, MAX_ECHO)}…` : oneLine}”`;
+  // Cut by code points: cutting UTF-16 units can split an emoji, and Telegram refuses text with
+  // half a surrogate pair.
+  const chars = Array.from(oneLine);
+  return `“${chars.length > MAX_ECHO ? `${chars.slice(0, MAX_ECHO).join('')}…` : oneLine}”`;
 }
 
 /** Minutes from `10`, `10m`, `2h`, `1h30m` (also `1h 30m`). */

@@ -24,8 +24,8 @@ export interface MessageDeleterResult extends Record<string, number> {
 /** Per-batch bookkeeping, written to MongoDB in one round trip per kind. */
 interface BatchOutcome {
   remove: ObjectId[];
-  retry: ObjectId[];
-  retryError: string;
+  /** Records to try again on the next run, with the error that stopped each. */
+  retry: Array<{ record: DuePendingDeletion; error: string }>;
   unreachableChats: number[];
 }
 
@@ -62,7 +62,7 @@ async function processBatch(
   records: DuePendingDeletion[],
   result: MessageDeleterResult,
 ): Promise<void> {
-  const outcome: BatchOutcome = { remove: [], retry: [], retryError: '', unreachableChats: [] };
+  const outcome: BatchOutcome = { remove: [], retry: [], unreachableChats: [] };
   const byChat = new Map<number, DuePendingDeletion[]>();
   for (const record of records) {
     const list = byChat.get(record.chat_id);
@@ -88,30 +88,26 @@ async function processBatch(
 
   // A record that keeps failing transiently is given up eventually, so one broken chat cannot
   // make every run retry it forever.
-  const retry: ObjectId[] = [];
-  for (const id of outcome.retry) {
-    const record = records.find((candidate) => candidate._id.equals(id));
-    if (record && (record.attempts ?? 0) + 1 >= deps.maxAttempts) {
+  const retryByError = new Map<string, ObjectId[]>();
+  for (const { record, error } of outcome.retry) {
+    const attempts = (record.attempts ?? 0) + 1;
+    if (attempts >= deps.maxAttempts) {
       input.logger.warn(
-        {
-          recordId: id.toHexString(),
-          chatId: record.chat_id,
-          attempts: (record.attempts ?? 0) + 1,
-          error: outcome.retryError,
-        },
+        { recordId: record._id.toHexString(), chatId: record.chat_id, attempts, error },
         `giving up on a pending deletion after ${deps.maxAttempts} failed runs`,
       );
       result.failed += record.message_ids.length;
-      outcome.remove.push(id);
+      outcome.remove.push(record._id);
     } else {
-      retry.push(id);
+      retryByError.set(error, [...(retryByError.get(error) ?? []), record._id]);
+      result.deferred += 1;
     }
   }
   await deps.repos.pendingDeletions.removeByIds(outcome.remove);
-  await deps.repos.pendingDeletions.recordAttempt(retry, outcome.retryError);
+  // One write per distinct error (usually one), each record keeping the error that stopped it.
+  for (const [error, ids] of retryByError) await deps.repos.pendingDeletions.recordAttempt(ids, error);
   await deps.repos.users.markBlockedByChat(outcome.unreachableChats, input.now);
   result.records += outcome.remove.length;
-  result.deferred += retry.length;
 }
 
 /** Deletes the messages of one chat's records; returns the records that now need a notice. */
@@ -128,8 +124,8 @@ async function deleteChatMessages(
   const messageIds = records.flatMap((record) => record.message_ids);
   const deletion = await deps.engine.deleteFromChat(chatId, messageIds, input.signal);
   if (deletion.transientError !== undefined) {
-    outcome.retry.push(...records.map((record) => record._id));
-    outcome.retryError = deletion.transientError;
+    const error = deletion.transientError;
+    outcome.retry.push(...records.map((record) => ({ record, error })));
     return [];
   }
   result.messagesDeleted += deletion.done;
@@ -183,8 +179,7 @@ async function sendNotice(
       outcome.remove.push(record._id);
     } else if (kind === 'transient' || kind === 'rate_limited') {
       // The messages are gone; the next run finds them "not found" and sends the notice then.
-      outcome.retry.push(record._id);
-      outcome.retryError = describeTelegramError(error);
+      outcome.retry.push({ record, error: describeTelegramError(error) });
     } else {
       input.logger.warn(
         { chatId: record.chat_id, answer: describeTelegramError(error) },

@@ -206,6 +206,19 @@ describe('message deleter', () => {
     expect(await remainingRecords()).toEqual([]);
   });
 
+  it('keeps each deferred record with the error that stopped it', async () => {
+    await seedDelivery(6011, 1, minutes(-1));
+    await seedDelivery(6012, 1, minutes(-1));
+    h.fake.injectFault({ method: 'deleteMessages', chatId: 6011, status: 502, times: Infinity });
+    h.fake.injectFault({ method: 'deleteMessages', chatId: 6012, status: 500, times: Infinity });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ deferred: 2 });
+    const records = await db().collections.pendingDeletions.find().sort({ chat_id: 1 }).toArray();
+    expect(records.map((record) => [record.chat_id, record.last_error])).toEqual([
+      [6011, '502 Bad Gateway'],
+      [6012, '500 Internal Server Error'],
+    ]);
+  });
+
   it('gives a record up with a warning after the configured number of failed runs', async () => {
     await seedDelivery(6101, 1, minutes(-1));
     h.fake.injectFault({ method: 'deleteMessages', status: 500, times: Infinity });

@@ -1,0 +1,152 @@
+import { MongoClient } from 'mongodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Collections, getCollections } from '../../db/collections.js';
+import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import {
+  isRunning,
+  jsonLines,
+  type LogLine,
+  ScriptProcesses,
+  scriptPid,
+} from '../support/faults/process-control.js';
+import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+import { waitFor } from '../support/wait.js';
+import {
+  noticesPerRecord,
+  processEnv,
+  repeats,
+  runsOf,
+  seedPendingDeletions,
+  undeletedMessages,
+} from './helpers.js';
+
+const DB_NAME = 'faults_outage';
+const BATCH = 20;
+
+/**
+ * The real bot process (`src/main.ts`) on its own MongoDB emulator, which the test stops in the
+ * middle of a message-deleter run (dropping every connection, keeping the data) and starts again.
+ */
+describe('MongoDB stopped during a run and started again', () => {
+  const procs = new ScriptProcesses();
+  let emulator: MongoEmulator;
+  let fake: FakeBotApi;
+  let client: MongoClient;
+  let collections: Collections;
+
+  beforeEach(async () => {
+    emulator = await startMongoEmulator({ port: 0 });
+    fake = await startFakeBotApi();
+    client = new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 5_000 });
+    await client.connect();
+    collections = getCollections(client.db(DB_NAME));
+  });
+  afterEach(async () => {
+    await procs.killAll();
+    await client.close();
+    await fake.stop();
+    await emulator.close();
+  });
+
+  it('the run fails cleanly, the process and its scheduler keep going, and a later run completes every due deletion', async () => {
+    // Must hold: with the database gone mid-run the run ends `failed` (after its retries) without
+    // taking the process down; the scheduler keeps ticking (and says it cannot claim its slots);
+    // once the database is back a later scheduled run succeeds, every due message ends deleted,
+    // no record remains, every record got its notice (repeats at most one batch), and the
+    // process still stops cleanly (exit 0) on SIGTERM.
+    const records = await seedPendingDeletions(fake, collections, {
+      records: 120,
+      chats: 40,
+      firstChatId: 41_000,
+    });
+    // About 450 ms per batch of 20: the first run would take around three seconds.
+    fake.setLatency('deleteMessages', 100);
+    fake.setLatency('sendMessage', 100);
+    const bot = procs.start('src/main.ts', [], {
+      // A short server selection timeout, so operations fail in seconds while the database is down.
+      env: processEnv(
+        fake,
+        { uri: `${emulator.uri}?serverSelectionTimeoutMS=1500`, dbName: DB_NAME },
+        {
+          MESSAGE_DELETER_CRON: '*/2 * * * * *',
+          DELETION_BATCH_SIZE: String(BATCH),
+          JOB_RETRY_ATTEMPTS: '2',
+          JOB_RETRY_BASE_DELAY_MS: '200',
+          JOB_LEASE_SECONDS: '2',
+        },
+      ),
+      timeoutMs: 110_000,
+    });
+    const pid = await scriptPid(bot);
+    await bot.waitForLine((line) => line.includes('bot is polling for updates'));
+
+    // In the middle of the second batch's notices.
+    await waitFor(() => fake.callCount('sendMessage') >= 30, {
+      timeoutMs: 30_000,
+      intervalMs: 5,
+      message: 'the first run to be under way',
+    });
+    await emulator.stop();
+    const lines = () => jsonLines(bot.stdout());
+    const failed = await waitFor(
+      () =>
+        lines().find(
+          (line) =>
+            line.job === 'message-deleter' &&
+            /^message-deleter run (failed after \d+ attempt|stopped before finishing)/.test(line.msg ?? ''),
+        ),
+      { timeoutMs: 30_000, message: 'the interrupted run to end' },
+    );
+    expect(failed).toMatchObject({ level: 'error', msg: 'message-deleter run failed after 2 attempt(s)' });
+    // The scheduler is still ticking: a later slot tries to claim and reports that it cannot.
+    await waitFor(() => lines().some((line) => line.msg === 'message-deleter: could not claim the slot'), {
+      timeoutMs: 15_000,
+      message: 'a later tick trying to claim its slot',
+    });
+    expect(isRunning(pid)).toBe(true);
+    expect(bot.child.exitCode).toBeNull();
+    const doneBeforeOutage = records.length - undeletedMessages(fake, records).length / 2;
+
+    await emulator.start();
+    const restartedAt = Date.now();
+    const recovered = await waitFor(
+      () =>
+        lines().find(
+          (line) =>
+            line.msg === 'message-deleter run succeeded' &&
+            ((line.result as { records?: number } | undefined)?.records ?? 0) > 0,
+        ),
+      { timeoutMs: 60_000, message: 'a run to succeed once the database is back' },
+    );
+    await waitFor(async () => (await collections.pendingDeletions.countDocuments()) === 0, {
+      timeoutMs: 30_000,
+      message: 'every due record to be done',
+    });
+    expect(undeletedMessages(fake, records)).toEqual([]);
+    const notices = noticesPerRecord(fake, records);
+    expect(notices.filter((n) => n === 0)).toEqual([]);
+    expect(repeats(notices)).toBeLessThanOrEqual(BATCH);
+
+    // The history tells the story: the interrupted run failed (its outcome was written once the
+    // database was back), a later scheduled run succeeded.
+    const runs = runsOf(collections.users.db);
+    const failedRun = await runs.findOne({ _id: failed.runId as string });
+    expect(failedRun).toMatchObject({ status: 'failed', attempts: 2, trigger: 'scheduled' });
+    const recoveredRun = await runs.findOne({ _id: recovered.runId as string });
+    expect(recoveredRun).toMatchObject({ status: 'succeeded', trigger: 'scheduled' });
+    expect(recoveredRun!.started_at.getTime()).toBeGreaterThanOrEqual(restartedAt - 1_000);
+
+    bot.child.kill('SIGTERM');
+    const exit = await bot.exited;
+    expect(exit.code).toBe(0);
+    const all = jsonLines(exit.stdout);
+    expect(all.filter((line: LogLine) => line.level === 'fatal')).toEqual([]);
+    expect(exit.stderr).not.toMatch(/unhandled|uncaught/i);
+    console.log(
+      `[faults] MongoDB outage: messages of ${doneBeforeOutage} of ${records.length} records deleted before the outage, ` +
+        `${repeats(notices)} notice(s) repeated (window: ${BATCH}), ` +
+        `${all.filter((line) => line.msg === 'message-deleter: could not claim the slot').length} slot(s) could not be claimed while down, ` +
+        `first success ${((Date.parse(String(recovered.time)) - restartedAt) / 1000).toFixed(1)} s after the restart`,
+    );
+  });
+});
