@@ -8,12 +8,14 @@ import { ContentService } from '../bot/services/content.js';
 import { DeleteTimeSetting } from '../bot/services/delete-time.js';
 import { describeTelegramError } from '../bot/telegram/errors.js';
 import { createRepositories } from '../db/repositories/index.js';
+import { LEASES_COLLECTION, LeasesRepository } from '../db/repositories/leases.js';
 import type { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
 import { openDatabase, StartupError } from './database.js';
 import type { Logger } from './logger.js';
 import { createApiPolicy, createMaintenance } from './maintenance.js';
 import { AlertMonitor, createReadinessCheck, OpsMetrics, startOpsServer } from './ops/index.js';
+import { pollWhileLeader } from './polling.js';
 
 export interface AppOptions {
   /** Injectable "now" (tests); defaults to the system clock. */
@@ -22,6 +24,8 @@ export interface AppOptions {
   signal?: AbortSignal;
   /** Called once the bot is polling, with the running parts (tests drive them). */
   onReady?: (app: RunningApp) => void;
+  /** Called once start-up is done, whether this instance polls or stands by. */
+  onStarted?: (app: RunningApp) => void;
 }
 
 export interface RunningApp {
@@ -124,8 +128,11 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
           });
     if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
 
+    const shutdown = new AbortController();
     const stop = (signal: NodeJS.Signals) => {
+      if (shutdown.signal.aborted) return;
       logger.info({ signal }, 'stopping: finishing the current update, then shutting down');
+      shutdown.abort();
       // bot.stop() confirms handled updates with one last call; failing that only means Telegram
       // may deliver those updates again, which is no reason to keep running.
       bot.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not confirm the last updates'));
@@ -134,6 +141,7 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
     process.once('SIGTERM', stop);
     const onAbort = () => stop('SIGTERM');
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
 
     try {
       await broadcaster.recoverInterrupted();
@@ -141,13 +149,21 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
       else logger.info('schedulers are disabled on this instance (SCHEDULERS_ENABLED=false)');
       alerts.start();
       await registerCommands(bot.api, config.adminIds, logger.child({ component: 'bot' }));
-      await bot.start({
-        allowed_updates: ['message', 'callback_query', 'my_chat_member'],
-        onStart: (me) => {
-          logger.info({ username: me.username }, 'bot is polling for updates');
+      let announced = false;
+      options.onStarted?.({ deps, runtime, broadcaster, alerts, opsUrl: ops?.url });
+      await pollWhileLeader({
+        bot,
+        leases: new LeasesRepository(database.db.collection(LEASES_COLLECTION)),
+        instanceId: runtime.instanceId,
+        leaseMs: config.scheduler.leaseMs,
+        logger,
+        signal: shutdown.signal,
+        allowedUpdates: ['message', 'callback_query', 'my_chat_member'],
+        onPolling: () => {
+          logger.info({ username: botUsername }, 'bot is polling for updates');
+          if (announced) return;
+          announced = true;
           options.onReady?.({ deps, runtime, broadcaster, alerts, opsUrl: ops?.url });
-          // Aborted before polling began: bot.stop() is only effective from here on.
-          if (options.signal?.aborted) stop('SIGTERM');
         },
       });
     } finally {

@@ -207,7 +207,7 @@ const envSchema = z.object({
   JOB_RETRY_ATTEMPTS: integer({ min: 1, max: 20, fallback: 3 }),
   JOB_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 3_600_000, fallback: 2_000 }),
   SHUTDOWN_TIMEOUT_MS: integer({ min: 0, max: 600_000, fallback: 10_000 }),
-  JOB_LEASE_SECONDS: integer({ min: 2, max: 3_600, fallback: 60 }),
+  LEASE_SECONDS: integer({ min: 2, max: 3_600, fallback: 60 }),
   TELEGRAM_MAX_RPS: integer({ min: 1, max: 100_000, fallback: 25 }),
   TELEGRAM_PER_CHAT_RPS: positiveNumber(1, 100),
   TELEGRAM_MAX_RETRY_AFTER_SECONDS: integer({ min: 1, max: 3_600, fallback: 60 }),
@@ -284,7 +284,10 @@ export interface Config {
     readonly catchUpGraceMs: number;
     readonly retry: { readonly attempts: number; readonly baseDelayMs: number };
     readonly shutdownTimeoutMs: number;
-    /** A running claim without a heartbeat for this long belongs to a dead process. */
+    /**
+     * A process without heartbeat for this long is dead: its running claim is abandoned, and its
+     * lease on receiving updates passes to another instance.
+     */
     readonly leaseMs: number;
   };
   readonly tokens: {
@@ -351,7 +354,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         catchUpGraceMs: e.CATCH_UP_GRACE_HOURS * 3_600_000,
         retry: { attempts: e.JOB_RETRY_ATTEMPTS, baseDelayMs: e.JOB_RETRY_BASE_DELAY_MS },
         shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-        leaseMs: e.JOB_LEASE_SECONDS * 1_000,
+        leaseMs: e.LEASE_SECONDS * 1_000,
       },
       tokens: {
         expiryDays: e.TOKEN_EXPIRY_DAYS,

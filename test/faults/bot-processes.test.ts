@@ -20,7 +20,9 @@ import {
   seedPendingDeletions,
 } from './helpers.js';
 
-const POLLING = (line: string) => line.includes('bot is polling for updates');
+const POLLING_TEXT = 'bot is polling for updates';
+const POLLING = (line: string) => line.includes(POLLING_TEXT);
+const STANDING_BY = 'another instance is receiving updates; standing by to take over';
 
 /** The real bot process (`src/main.ts`): several instances on one database, and SIGTERM mid-run. */
 describe('real bot processes', () => {
@@ -42,12 +44,9 @@ describe('real bot processes', () => {
     // (one run, on one instance; the runs the instances log are distinct and match the claims),
     // the runs together handle each record exactly once, each message gets exactly one deletion
     // call, each record exactly one notice, and every instance stops with exit code 0.
-    //
-    // Long polling is switched off on the fake for this case: Telegram (and the fake) answer a
-    // second instance's overlapping getUpdates with 409 Conflict, which grammY treats as fatal, so
-    // one of the instances would exit 1 within a second (see the report). Polling errors are
-    // retried by grammY every 3 s; the schedulers do not depend on polling.
-    fake.disableMethod('getUpdates');
+    // Only one instance may long-poll a bot token (a second getUpdates gets 409 Conflict): the
+    // instances share a lease on receiving updates, so exactly one polls and the others stand by,
+    // and Telegram never sees two pollers.
     fake.setLatency('deleteMessages', 10);
     fake.setLatency('sendMessage', 10);
     const summary: string[] = [];
@@ -63,7 +62,13 @@ describe('real bot processes', () => {
       const bots: RunningProcess[] = Array.from({ length: instances }, () =>
         procs.start('src/main.ts', [], { env }),
       );
-      await Promise.all(bots.map((bot) => bot.waitForLine(POLLING)));
+      await Promise.all(
+        bots.map((bot) => bot.waitForLine((line) => POLLING(line) || line.includes(STANDING_BY))),
+      );
+      await waitFor(() => bots.filter((bot) => bot.stdout().includes(POLLING_TEXT)).length === 1, {
+        message: 'one instance receiving updates',
+      });
+      expect(bots.filter((bot) => bot.stdout().includes(STANDING_BY))).toHaveLength(instances - 1);
       const instanceIds = bots.map((bot) => {
         const line = jsonLines(bot.stdout()).find((entry) => entry.msg?.startsWith('message-deleter: every'));
         expect(line?.instance).toEqual(expect.any(String));
@@ -88,6 +93,7 @@ describe('real bot processes', () => {
       for (const bot of bots) bot.child.kill('SIGTERM');
       const exits = await Promise.all(bots.map((bot) => bot.exited));
       expect(exits.map((exit) => exit.code)).toEqual(bots.map(() => 0));
+      expect(fake.calls.filter((call) => call.method === 'getUpdates' && call.status === 409)).toEqual([]);
 
       // The claims of this phase's instances.
       const claims = await runsOf(db().db)

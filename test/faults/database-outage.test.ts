@@ -72,7 +72,7 @@ describe('MongoDB stopped during a run and started again', () => {
           DELETION_BATCH_SIZE: String(BATCH),
           JOB_RETRY_ATTEMPTS: '2',
           JOB_RETRY_BASE_DELAY_MS: '200',
-          JOB_LEASE_SECONDS: '2',
+          LEASE_SECONDS: '2',
         },
       ),
       timeoutMs: 110_000,

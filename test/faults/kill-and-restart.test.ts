@@ -29,7 +29,7 @@ interface CliOutcome {
 /**
  * The one-shot CLI (`npm run task`) killed with SIGKILL in the middle of a run, then started again
  * until it reports success. The dead run's claim keeps `running` with a heartbeat that no longer
- * moves; with JOB_LEASE_SECONDS=2 the next claim after the lease declares it `abandoned`.
+ * moves; with LEASE_SECONDS=2 the next claim after the lease declares it `abandoned`.
  */
 describe('SIGKILL in the middle of a deleter run, then restart (one-shot CLI)', () => {
   const db = useTestDatabase();
@@ -68,7 +68,7 @@ describe('SIGKILL in the middle of a deleter run, then restart (one-shot CLI)', 
   /**
    * Runs the CLI until it succeeds. While the dead claim's lease is not over it answers `skipped`
    * (and does nothing); then the test waits until the database shows the lease expired (heartbeat
-   * older than JOB_LEASE_SECONDS) and tries again.
+   * older than LEASE_SECONDS) and tries again.
    */
   async function rerunUntilSucceeded(job: string, env: Record<string, string>, deadRunId: string) {
     const outcomes: CliOutcome[] = [];
@@ -109,7 +109,7 @@ describe('SIGKILL in the middle of a deleter run, then restart (one-shot CLI)', 
     });
     const env = processEnv(fake, db(), {
       DELETION_BATCH_SIZE: String(BATCH),
-      JOB_LEASE_SECONDS: String(LEASE_SECONDS),
+      LEASE_SECONDS: String(LEASE_SECONDS),
     });
     // About 200 ms per batch of 20: the run takes around three seconds.
     fake.setLatency('deleteMessages', 40);
@@ -161,7 +161,7 @@ describe('SIGKILL in the middle of a deleter run, then restart (one-shot CLI)', 
     });
     const env = processEnv(fake, db(), {
       DELETION_BATCH_SIZE: String(BATCH),
-      JOB_LEASE_SECONDS: String(LEASE_SECONDS),
+      LEASE_SECONDS: String(LEASE_SECONDS),
     });
     fake.setLatency('deleteMessages', 15);
 

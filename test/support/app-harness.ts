@@ -22,6 +22,8 @@ export async function startTestApp(
   db: TestDatabase,
   fake: FakeBotApi,
   env: Record<string, string> = {},
+  /** `polling`: resolve once this instance receives updates; `started`: once start-up is done. */
+  until: 'polling' | 'started' = 'polling',
 ): Promise<TestApp> {
   const parsed = parseConfig({
     BOT_TOKEN: fake.token,
@@ -48,7 +50,7 @@ export async function startTestApp(
   const done = runApp(parsed.config, logs.logger, {
     clock: () => new Date(nowMs),
     signal: controller.signal,
-    onReady: ready,
+    ...(until === 'polling' ? { onReady: ready } : { onStarted: ready }),
   });
   const stoppedEarly = done.then(() => {
     throw new Error('the app stopped during start-up');

@@ -51,6 +51,9 @@ export function startScript(script: string, args: string[] = [], options: RunOpt
     cwd,
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: tsx runs the script in a child node process and cannot pass a
+    // SIGKILL on, so a hung script is killed as a group.
+    detached: true,
   });
   let stdout = '';
   let stderr = '';
@@ -75,7 +78,13 @@ export function startScript(script: string, args: string[] = [], options: RunOpt
       });
     });
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const timer = setTimeout(() => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }, options.timeoutMs ?? 60_000);
   void exited.then(() => clearTimeout(timer));
 
   return {
