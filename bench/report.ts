@@ -11,6 +11,8 @@ export interface RunFigures {
   answers429: number;
   peakRssMb: number;
   peakHeapMb: number;
+  /** Heap still in use after a forced garbage collection at the end of the run. */
+  liveHeapMb: number;
   result: Record<string, number>;
   check: Record<string, number>;
 }
@@ -60,18 +62,18 @@ export function formatReport(document: BenchDocument): string {
     return base === undefined ? '-' : `${(figures.peakRssMb - base).toFixed(0)}`;
   };
   const rows: string[] = [
-    '| scenario | impl | Bot API calls | DB round trips | wall (s) | calls/s (share of max) | 429s | peak RSS (MB) | RSS over idle (MB) | outcome |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| scenario | impl | Bot API calls | DB round trips | wall (s) | calls/s (share of max) | 429s | peak RSS (MB) | RSS over idle (MB) | heap: peak / after GC (MB) | outcome |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const scenario of document.scenarios) {
     for (const figures of [scenario.baseline, scenario.ours]) {
       rows.push(
-        `| ${figures.impl === 'baseline' ? scenario.title : ''} | ${figures.impl} | ${figures.botApiCalls} | ${figures.dbRoundTrips} | ${figures.wallSeconds.toFixed(1)} | ${figures.callsPerSecond.toFixed(0)} (${(figures.shareOfMaxRps * 100).toFixed(0)}%) | ${figures.answers429} | ${figures.peakRssMb.toFixed(0)} | ${overIdle(figures)} | ${outcome(figures)} |`,
+        `| ${figures.impl === 'baseline' ? scenario.title : ''} | ${figures.impl} | ${figures.botApiCalls} | ${figures.dbRoundTrips} | ${figures.wallSeconds.toFixed(1)} | ${figures.callsPerSecond.toFixed(0)} (${(figures.shareOfMaxRps * 100).toFixed(0)}%) | ${figures.answers429} | ${figures.peakRssMb.toFixed(0)} | ${overIdle(figures)} | ${figures.peakHeapMb.toFixed(0)} / ${figures.liveHeapMb?.toFixed(0) ?? '-'} | ${outcome(figures)} |`,
       );
     }
     const { ours, baseline } = scenario;
     rows.push(
-      `| | **ours vs baseline** | ${ratio(ours.botApiCalls, baseline.botApiCalls)} | ${ratio(ours.dbRoundTrips, baseline.dbRoundTrips)} | ${ratio(ours.wallSeconds, baseline.wallSeconds)} | | | ${ratio(ours.peakRssMb, baseline.peakRssMb)} | | |`,
+      `| | **ours vs baseline** | ${ratio(ours.botApiCalls, baseline.botApiCalls)} | ${ratio(ours.dbRoundTrips, baseline.dbRoundTrips)} | ${ratio(ours.wallSeconds, baseline.wallSeconds)} | | | ${ratio(ours.peakRssMb, baseline.peakRssMb)} | | | |`,
     );
   }
   const m = document.machine;

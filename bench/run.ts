@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--rps N] [--out FILE]
+ * npm run bench [-- --quick] [--rps N] [--out FILE] [--only idle,message-deleter,...]
  *
  * Each scenario is seeded into a fresh database, then run once by our job and once by a baseline
  * written the seed's way, each in its own process (bench/runner.ts), against the fake Bot API in
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rps: { type: 'string', default: '1000' },
     out: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const quick = values.quick === true;
@@ -125,6 +126,7 @@ async function runScenario(
       LOG_LEVEL: 'warn',
       BENCH_CONTROL_URL: controlUrl,
       NODE_ENV: 'production',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim(),
     });
     const stats = await control(controlUrl, '/stats');
     const check = await scenario.check(ctx, stats);
@@ -140,6 +142,7 @@ async function runScenario(
       answers429: stats.count429 as number,
       peakRssMb: report.peakRssMb as number,
       peakHeapMb: report.peakHeapMb as number,
+      liveHeapMb: report.liveHeapMb as number,
       result: (report.result ?? {}) as Record<string, number>,
       check,
     };
@@ -169,7 +172,10 @@ async function main(): Promise<void> {
   }
   const figures: ScenarioFigures[] = [];
   try {
-    for (const scenario of scenarios(quick)) {
+    const selected = scenarios(quick).filter(
+      (scenario) => !values.only || values.only.split(',').includes(scenario.id),
+    );
+    for (const scenario of selected) {
       process.stderr.write(`bench: ${scenario.title}\n`);
       const baseline = await runScenario(scenario, 'baseline', mongoUri);
       const ours = await runScenario(scenario, 'ours', mongoUri);

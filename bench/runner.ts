@@ -109,6 +109,10 @@ async function runBaseline(): Promise<Record<string, unknown>> {
 
 const report = impl === 'ours' ? await runOurs() : await runBaseline();
 peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+// With --expose-gc (the orchestrator sets it): what is still alive once garbage is collected, to
+// tell a leak from garbage the collector had not got round to.
+(globalThis as { gc?: () => void }).gc?.();
+const liveHeapMb = process.memoryUsage().heapUsed / 1024 / 1024;
 console.log(
   JSON.stringify({
     impl,
@@ -117,6 +121,7 @@ console.log(
     dbRoundTrips: roundTrips,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     peakHeapMb: peakHeap / 1024 / 1024,
+    liveHeapMb,
   }),
 );
 process.exit(0);
