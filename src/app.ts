@@ -104,7 +104,7 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
       api: bot.api,
       adminIds: config.adminIds,
       deletions: repos.pendingDeletions,
-      logger: logger.child({ component: 'alerts' }),
+      logger,
       failureThreshold: config.alerts.failureThreshold,
       deletionLagMs: config.alerts.deletionLagMs,
       instanceId: runtime.instanceId,
