@@ -18,6 +18,10 @@ export async function requestContent(ctx: BotContext, deps: BotDeps, contentId: 
   const access = await deps.access.currentAccess(user.id, ctx.now);
   if (!access) {
     const issued = await deps.access.issue(user.id, ctx.now, ctx.me.username, contentId);
+    if (issued.kind === 'limit_reached' && issued.limit === 0) {
+      await ctx.reply('New verification links are not being issued at the moment. Please try again later.');
+      return;
+    }
     if (issued.kind === 'limit_reached') {
       ctx.log.info({ userId: user.id, limit: issued.limit }, 'daily verification limit reached');
       await ctx.reply(
