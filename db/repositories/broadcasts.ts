@@ -103,8 +103,4 @@ export class BroadcastsRepository {
   countActive(now: Date): Promise<number> {
     return this.broadcasts.countDocuments({ delete_at: { $gt: now } });
   }
-
-  countExpired(now: Date): Promise<number> {
-    return this.broadcasts.countDocuments({ delete_at: { $lte: now } });
-  }
 }

@@ -34,8 +34,4 @@ export class LeasesRepository {
   async release(name: string, owner: string): Promise<void> {
     await this.leases.deleteOne({ _id: name, owner });
   }
-
-  holder(name: string): Promise<LeaseDoc | null> {
-    return this.leases.findOne({ _id: name });
-  }
 }

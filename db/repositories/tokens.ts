@@ -42,10 +42,6 @@ export class TokensRepository {
     return doc;
   }
 
-  findByToken(token: string): Promise<TokenDoc | null> {
-    return this.tokens.findOne({ token });
-  }
-
   /**
    * Marks an unused token of this user as verified. The conditional update makes a double tap on
    * the link (or two instances) verify once; the follow-up read only explains a refusal.
