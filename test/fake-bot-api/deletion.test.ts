@@ -83,23 +83,48 @@ describe('fake Bot API: deleting messages', () => {
     expect(await description(bot.api.deleteMessage(31337, 1))).toEqual([400, 'Bad Request: chat not found']);
   });
 
-  it('refuses deletions in chats with a user who blocked the bot or was deactivated', async () => {
-    const sent = await bot.api.sendMessage(alice.id, 'x');
+  it('deletes in a chat whose user blocked the bot: only sending answers 403 there', async () => {
+    const sent: number[] = [];
+    for (const text of ['one', 'two', 'three'])
+      sent.push((await bot.api.sendMessage(alice.id, text)).message_id);
+    const [first, second, third] = sent;
+    const [old] = fake.seedMessages(alice.id, 1, { date: clock.seconds() - 48 * 60 * 60 });
     fake.blockBot(alice.id);
-    expect(await description(bot.api.deleteMessage(alice.id, sent.message_id))).toEqual([
+    expect(await description(bot.api.sendMessage(alice.id, 'still there?'))).toEqual([
       403,
       DESCRIPTIONS.botBlocked,
     ]);
-    expect(await description(bot.api.deleteMessages(alice.id, [sent.message_id]))).toEqual([
-      403,
-      DESCRIPTIONS.botBlocked,
+
+    expect(await bot.api.deleteMessage(alice.id, first ?? 0)).toBe(true);
+    expect(await bot.api.deleteMessages(alice.id, [second ?? 0, 404])).toBe(true);
+    // The other deletion rules still apply.
+    expect(await description(bot.api.deleteMessage(alice.id, first ?? 0))).toEqual([
+      400,
+      DESCRIPTIONS.messageToDeleteNotFound,
     ]);
-    fake.unblockBot(alice.id);
+    expect(await description(bot.api.deleteMessage(alice.id, old ?? 0))).toEqual([
+      400,
+      DESCRIPTIONS.messageCantBeDeletedForEveryone,
+    ]);
+    expect(await description(bot.api.deleteMessages(alice.id, [third ?? 0, old ?? 0]))).toEqual([
+      400,
+      DESCRIPTIONS.messageCantBeDeletedForEveryone,
+    ]);
+    expect(fake.messages(alice.id).map((message) => message.message_id)).toEqual([third, old]);
+  });
+
+  it('refuses every deletion in a chat whose user was deactivated', async () => {
+    const sent = await bot.api.sendMessage(alice.id, 'x');
     fake.deactivateUser(alice.id);
     expect(await description(bot.api.deleteMessage(alice.id, sent.message_id))).toEqual([
       403,
       'Forbidden: user is deactivated',
     ]);
+    expect(await description(bot.api.deleteMessages(alice.id, [sent.message_id]))).toEqual([
+      403,
+      DESCRIPTIONS.userDeactivated,
+    ]);
+    expect(fake.messages(alice.id)).toHaveLength(1);
   });
 
   describe('deleteMessages', () => {

@@ -1,7 +1,7 @@
 import { BotApiError, DESCRIPTIONS, tdlibError } from '../api-error.js';
 import type { StoredMessage } from '../chat-store.js';
 import type { Params } from '../request-params.js';
-import { assertNotBlocked, resolveChat } from './chat-access.js';
+import { resolveChat } from './chat-access.js';
 import { type FakeBotState, type MethodContext, nowSeconds } from './context.js';
 
 /** Bots may delete (revoke) a message in a private chat only within 48 hours of sending. */
@@ -17,9 +17,8 @@ export function deleteMessage({ state, params }: MethodContext): true {
   const messageId = params.messageId();
   if (chatIdText === '') throw new BotApiError(400, DESCRIPTIONS.chatIdentifierNotSpecified);
   if (messageId === 0) throw new BotApiError(400, DESCRIPTIONS.messageIdentifierNotSpecified);
+  // No block check: USER_IS_BLOCKED comes from sending; deleting in a blocked chat works on Telegram.
   const chat = resolveChat(state, chatIdText, 'write');
-  // Modelling choice: a chat whose user blocked the bot refuses deletions as it refuses sends.
-  assertNotBlocked(chat);
   const message = state.store.visibleMessage(chat.id, messageId);
   if (message === undefined) throw new BotApiError(400, DESCRIPTIONS.messageToDeleteNotFound);
   if (tooOldToDelete(state, message))
@@ -38,7 +37,6 @@ export function deleteMessages({ state, params }: MethodContext): true {
   const messageIds = parseMessageIds(params);
   if (messageIds.length === 0) throw new BotApiError(400, DESCRIPTIONS.messageIdentifiersNotSpecified);
   const chat = resolveChat(state, params.str('chat_id'), 'write');
-  assertNotBlocked(chat);
   const found = [...new Set(messageIds)]
     .map((id) => state.store.visibleMessage(chat.id, id))
     .filter((message): message is StoredMessage => message !== undefined);
