@@ -20,11 +20,20 @@ describe('fake Bot API: flood control, faults and latency', () => {
     await fake.stop();
   });
 
-  it('answers 429 with retry_after over the per-chat limit, and frees the window with the clock', async () => {
+  async function refusal(call: Promise<unknown>): Promise<[number, string, unknown]> {
+    const error = await grammyError(call);
+    return [error.error_code, error.description, error.parameters];
+  }
+
+  async function sendBurst(chatId: number, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) await bot.api.sendMessage(chatId, `burst ${i}`);
+  }
+
+  it('lets a chat send a short burst, then answers 429 until the per-chat rate refills a message', async () => {
     fake.setRateLimits({ perChatPerSecond: 1 });
-    await bot.api.sendMessage(alice.id, 'first');
-    const limited = await grammyError(bot.api.sendMessage(alice.id, 'second'));
-    expect([limited.error_code, limited.description, limited.parameters]).toEqual([
+    expect(fake.rateLimits()).toMatchObject({ perChatPerSecond: 1, perChatBurst: 3 });
+    await sendBurst(alice.id, 3);
+    expect(await refusal(bot.api.sendMessage(alice.id, 'fourth'))).toEqual([
       429,
       'Too Many Requests: retry after 1',
       { retry_after: 1 },
@@ -37,18 +46,83 @@ describe('fake Bot API: flood control, faults and latency', () => {
     expect((await grammyError(bot.api.sendMessage(alice.id, 'too early'))).error_code).toBe(429);
     clock.advance(1);
     await bot.api.sendMessage(alice.id, 'after a second');
-    expect(fake.count429()).toBe(2);
-    expect(fake.stats().retryAfterTotalSeconds).toBe(2);
+    // The sustained rate is still one a second: the burst is spent until the chat pauses.
+    expect((await grammyError(bot.api.sendMessage(alice.id, 'right after'))).error_code).toBe(429);
+    expect(fake.count429()).toBe(3);
+    expect(fake.stats().retryAfterTotalSeconds).toBe(3);
+    expect(fake.messages(alice.id).map((message) => message.text)).toEqual([
+      'burst 1',
+      'burst 2',
+      'after a second',
+    ]);
   });
 
-  it('does not count refused calls toward the window', async () => {
-    fake.setRateLimits({ perChatPerSecond: 1 });
-    await bot.api.sendMessage(alice.id, 'at 0 ms');
+  it('refills the burst at the per-chat rate, up to perChatBurst and no further', async () => {
+    fake.setRateLimits({ perChatPerSecond: 2, perChatBurst: 4 });
+    await sendBurst(alice.id, 4);
+    await grammyError(bot.api.sendMessage(alice.id, 'spent'));
+    clock.advance(1000);
+    await sendBurst(alice.id, 2);
+    expect((await grammyError(bot.api.sendMessage(alice.id, 'spent again'))).error_code).toBe(429);
+    // A long pause refills the whole burst, but only the burst.
+    clock.advance(60_000);
+    await sendBurst(alice.id, 4);
+    expect((await grammyError(bot.api.sendMessage(alice.id, 'fifth'))).error_code).toBe(429);
+  });
+
+  it('answers retry_after in whole seconds, at least 1, until one message is allowed again', async () => {
+    fake.setRateLimits({ perChatPerSecond: 0.5, perChatBurst: 2 });
+    await sendBurst(alice.id, 2);
+    expect((await refusal(bot.api.sendMessage(alice.id, 'now')))[2]).toEqual({ retry_after: 2 });
+    clock.advance(1000);
+    expect((await refusal(bot.api.sendMessage(alice.id, 'in a second')))[2]).toEqual({ retry_after: 1 });
+    clock.advance(999);
+    expect((await refusal(bot.api.sendMessage(alice.id, 'in a millisecond')))[2]).toEqual({
+      retry_after: 1,
+    });
+    clock.advance(1);
+    await bot.api.sendMessage(alice.id, 'allowed');
+  });
+
+  it('models a strict one-message window with perChatBurst 1', async () => {
+    fake.setRateLimits({ perChatPerSecond: 1, perChatBurst: 1 });
+    await bot.api.sendMessage(alice.id, 'first');
+    expect((await refusal(bot.api.sendMessage(alice.id, 'second')))[2]).toEqual({ retry_after: 1 });
+    clock.advance(1000);
+    await bot.api.sendMessage(alice.id, 'a second later');
+  });
+
+  it('does not count refused calls toward either limit', async () => {
+    fake.setRateLimits({ perChatPerSecond: 1, globalPerSecond: 4 });
+    await sendBurst(alice.id, 3);
     clock.advance(500);
     await grammyError(bot.api.sendMessage(alice.id, 'refused at 500 ms'));
+    // Had the refused call kept its global slot, the global window would be full now.
+    await bot.api.sendMessage(bob.id, 'fourth global call at 500 ms');
     clock.advance(500);
-    // Had the refused call counted, the window would still be full until 1500 ms.
+    // Had the refused call taken a token, the chat would wait until 2000 ms.
     await bot.api.sendMessage(alice.id, 'accepted at 1000 ms');
+  });
+
+  it('sets the burst through the control API and refuses limits that would block every call', async () => {
+    const post = async (body: unknown) => {
+      const response = await fetch(`${fake.controlUrl}/rate-limits`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    expect(await post({ perChatPerSecond: 1, perChatBurst: 2 })).toMatchObject({
+      status: 200,
+      body: { ok: true, rateLimits: { perChatPerSecond: 1, perChatBurst: 2 } },
+    });
+    await sendBurst(alice.id, 2);
+    expect((await grammyError(bot.api.sendMessage(alice.id, 'third'))).error_code).toBe(429);
+    expect((await post({ perChatBurst: 0 })).status).toBe(400);
+    expect((await post({ perChatBurst: 1.5 })).status).toBe(400);
+    expect((await post({ perChatPerSecond: 0 })).status).toBe(400);
+    expect(fake.rateLimits()).toMatchObject({ perChatPerSecond: 1, perChatBurst: 2 });
   });
 
   it('applies a global limit across chats and methods', async () => {

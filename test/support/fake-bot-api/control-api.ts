@@ -14,7 +14,8 @@ import type { FakeUser } from './telegram-objects.js';
  *   POST   /chats           { chatIds: number[] }                    register chats without messages
  *   GET    /stats           call counts per method and status, 429s, retry_after total, per-second rates
  *   POST   /stats/reset
- *   POST   /rate-limits     { globalPerSecond?, perChatPerSecond?, perChatMethods?, globalMethods? }
+ *   POST   /rate-limits     { globalPerSecond?, perChatPerSecond?, perChatBurst?, perChatMethods?,
+ *                             globalMethods? }   an invalid limit answers 400
  *   GET    /faults | POST /faults { method?, chatId?, times?, status, description?, retryAfter? } | DELETE /faults
  *   POST   /latency         { method, ms }
  *   POST   /methods/disable { method }   and   POST /methods/enable { method }

@@ -336,6 +336,10 @@ export class FakeBotApi {
     this.dispatcher.disabledMethods.delete(name);
   }
 
+  /**
+   * Merges into the limits in force; `undefined` lifts a limit. Throws RangeError for a rate of 0
+   * or a burst below 1, which would refuse every call.
+   */
   setRateLimits(limits: RateLimits): void {
     this.rateLimiter.set(limits);
   }
