@@ -55,6 +55,8 @@ describe('fake Bot API CLI', () => {
         '0',
         '--per-chat-rps',
         '1',
+        '--per-chat-burst',
+        '2',
         '--token',
         '42:cli-token',
       ],
@@ -95,18 +97,21 @@ describe('fake Bot API CLI', () => {
       ok: true,
       result: true,
     });
-    expect((await botApi(started, 'sendMessage', { chat_id: 5001, text: 'a' })).status).toBe(200);
-    const limited = await botApi(started, 'sendMessage', { chat_id: 5001, text: 'b' });
+    for (const text of ['a', 'b']) {
+      expect((await botApi(started, 'sendMessage', { chat_id: 5001, text })).status).toBe(200);
+    }
+    const limited = await botApi(started, 'sendMessage', { chat_id: 5001, text: 'c' });
     expect(limited).toMatchObject({ status: 429, body: { parameters: { retry_after: 1 } } });
 
     const stats = await control(started, 'GET', '/stats');
     expect(stats.body).toMatchObject({
       ok: true,
-      totalCalls: 3,
-      callsByMethod: { deleteMessages: 1, sendMessage: 2 },
+      totalCalls: 4,
+      callsByMethod: { deleteMessages: 1, sendMessage: 3 },
       count429: 1,
       retryAfterTotalSeconds: 1,
-      messages: { chats: 2001, visible: 6000 - 3 + 2 + 1, deleted: 3 },
+      messages: { chats: 2001, visible: 6000 - 3 + 2 + 2, deleted: 3 },
+      rateLimits: { perChatPerSecond: 1, perChatBurst: 2 },
     });
     expect(typeof stats.body.firstCallAt).toBe('number');
     expect(await control(started, 'GET', '/messages?chatId=5000&ids=1')).toMatchObject({

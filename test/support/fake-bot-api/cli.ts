@@ -1,8 +1,8 @@
 /**
  * Runs the fake Bot API as its own process for benchmarks:
  *
- *   tsx test/support/fake-bot-api/cli.ts --port 0 [--global-rps N] [--per-chat-rps N] [--token T]
- *       [--unknown-chats chat-not-found|register] [--record-calls]
+ *   tsx test/support/fake-bot-api/cli.ts --port 0 [--global-rps N] [--per-chat-rps N]
+ *       [--per-chat-burst N] [--token T] [--unknown-chats chat-not-found|register] [--record-calls]
  *
  * Prints one JSON line `{"apiRoot", "controlUrl", "token", "pid"}` once listening, then serves
  * until SIGTERM or SIGINT and exits 0. The token is printed because the parent chose or needs it;
@@ -21,6 +21,12 @@ function positiveNumber(value: string | undefined, flag: string): number | undef
   return number;
 }
 
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  const number = positiveNumber(value, flag);
+  if (number !== undefined && !Number.isInteger(number)) throw new Error(`${flag} must be a whole number`);
+  return number;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -28,6 +34,7 @@ async function main(): Promise<void> {
       token: { type: 'string' },
       'global-rps': { type: 'string' },
       'per-chat-rps': { type: 'string' },
+      'per-chat-burst': { type: 'string' },
       'unknown-chats': { type: 'string', default: 'chat-not-found' },
       'record-calls': { type: 'boolean', default: false },
     },
@@ -41,6 +48,7 @@ async function main(): Promise<void> {
   }
   const globalPerSecond = positiveNumber(values['global-rps'], '--global-rps');
   const perChatPerSecond = positiveNumber(values['per-chat-rps'], '--per-chat-rps');
+  const perChatBurst = positiveInteger(values['per-chat-burst'], '--per-chat-burst');
 
   const fake = await startFakeBotApi({
     port,
@@ -48,6 +56,7 @@ async function main(): Promise<void> {
     rateLimits: {
       ...(globalPerSecond === undefined ? {} : { globalPerSecond }),
       ...(perChatPerSecond === undefined ? {} : { perChatPerSecond }),
+      ...(perChatBurst === undefined ? {} : { perChatBurst }),
     },
     unknownChats: unknownChats as UnknownChatPolicy,
     // A benchmark makes millions of calls; aggregate statistics are kept either way.
