@@ -1,4 +1,4 @@
-import { Bot, InlineKeyboard } from 'grammy';
+import { Api, Bot, InlineKeyboard } from 'grammy';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { alice, bob, grammyError, manualClock, rawCall, signal } from './helpers.js';
@@ -140,6 +140,27 @@ describe('fake Bot API: bot identity and updates', () => {
     });
     fake.sendUserMessage({ from: alice, text: 'for the newer poll' });
     expect((await newer).map((u) => u.message?.text)).toEqual(['for the newer poll']);
+  });
+
+  it('makes the older of two bot instances fail with 409 while the newer one keeps waiting', async () => {
+    const otherInstance = new Api(fake.token, { apiRoot: fake.apiRoot });
+    const older = grammyError(bot.api.getUpdates({ timeout: 30 }));
+    await vi.waitFor(() => expect(fake.isLongPolling()).toBe(true));
+    let newerSettled = false;
+    const newer = otherInstance.getUpdates({ timeout: 30 }).finally(() => {
+      newerSettled = true;
+    });
+
+    const conflict = await older;
+    expect([conflict.error_code, conflict.description]).toEqual([
+      409,
+      'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect([newerSettled, fake.isLongPolling()]).toEqual([false, true]);
+
+    fake.sendUserMessage({ from: alice, text: 'for the running instance' });
+    expect((await newer).map((u) => u.message?.text)).toEqual(['for the running instance']);
   });
 
   it('remembers allowed_updates and drops kinds the bot did not ask for', async () => {
