@@ -44,6 +44,35 @@ describe('fake Bot API: deleting messages', () => {
     expect(fake.messages(alice.id)).toHaveLength(1);
   });
 
+  it('dates sent messages by the injected clock and refuses them exactly when it reaches date + 48 h', async () => {
+    // 700 ms into a second, so the test shows the rule counts from Message.date, a whole second.
+    clock.advance(1700 - (clock.now() % 1000));
+    const sent: number[] = [];
+    for (const text of ['one', 'two', 'three']) {
+      const message = await bot.api.sendMessage(alice.id, text);
+      expect(message.date).toBe(clock.seconds());
+      sent.push(message.message_id);
+    }
+    const [first, second, third] = sent;
+    const limitMs = (clock.seconds() + 48 * 60 * 60) * 1000;
+
+    clock.advance(limitMs - 1000 - clock.now());
+    expect(await bot.api.deleteMessage(alice.id, first ?? 0)).toBe(true);
+    clock.advance(999);
+    expect(await bot.api.deleteMessages(alice.id, [second ?? 0])).toBe(true);
+    clock.advance(1);
+    expect(clock.now()).toBe(limitMs);
+    expect(await description(bot.api.deleteMessage(alice.id, third ?? 0))).toEqual([
+      400,
+      "Bad Request: message can't be deleted for everyone",
+    ]);
+    expect(await description(bot.api.deleteMessages(alice.id, [third ?? 0]))).toEqual([
+      400,
+      DESCRIPTIONS.messageCantBeDeletedForEveryone,
+    ]);
+    expect(fake.messages(alice.id).map((message) => message.message_id)).toEqual([third]);
+  });
+
   it('seeds messages with an old date', async () => {
     const [old] = fake.seedMessages(alice.id, 1, { date: clock.seconds() - 49 * 60 * 60 });
     const [fresh] = fake.seedMessages(alice.id, ['fresh']);
