@@ -69,7 +69,7 @@ export const findAndModify: CommandHandler = (command, context) => {
     };
   }
 
-  const now = context.now();
+  const now = context.now;
   if (match) {
     const next = applyUpdate(match, update as Document | Document[], { now, isInsert: false });
     if (canonicalKey(next) !== canonicalKey(match)) collection?.replace(idKeyOf(match), next);

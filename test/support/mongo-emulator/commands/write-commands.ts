@@ -128,7 +128,7 @@ function executeUpdateStatement(
   }
 
   const collection = context.store.collection(context.db, name);
-  const now = context.now();
+  const now = context.now;
   const sort = isPlainObject(statement.sort) ? statement.sort : undefined;
   const matches = matchingDocuments(collection, query, { justOne: !multi, sort });
   for (const doc of matches) {
