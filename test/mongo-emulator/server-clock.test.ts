@@ -1,6 +1,7 @@
-import { type Collection, type Db, type Document, MongoClient } from 'mongodb';
+import { type Collection, type Db, type Document, MongoClient, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+import { caught } from './harness.js';
 
 // Emulator-specific: $$NOW and $currentDate come from the emulator's injected clock, so the
 // assertions can name exact instants. A real mongod reads its own clock the same way: once per
@@ -255,5 +256,15 @@ describe('$$NOW in reads', () => {
   it('find projections with $$NOW see the server clock', async () => {
     const found = await docs.find({ _id: 1 }, { projection: { now: '$$NOW' } }).toArray();
     expect(found).toEqual([{ _id: 1, now: at(0) }]);
+  });
+});
+
+describe('$$CLUSTER_TIME', () => {
+  it('is refused, as on a standalone mongod', async () => {
+    await docs.insertOne({ _id: 'a' });
+    const error = await caught(() => docs.aggregate([{ $addFields: { t: '$$CLUSTER_TIME' } }]).toArray());
+    expect(error).toBeInstanceOf(MongoServerError);
+    expect(error.code).toBe(51144);
+    expect(error.message).toContain("Builtin variable '$$CLUSTER_TIME' is not available");
   });
 });
