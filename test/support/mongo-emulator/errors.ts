@@ -99,6 +99,10 @@ export function toMongoCommandError(error: unknown): MongoCommandError {
       `unknown top level operator: ${topLevel[1]}. If you are trying to match a field name beginning with a $, use $getField.`,
     );
   }
+  if (message === 'Use of undefined variable: CLUSTER_TIME') {
+    // A standalone has no cluster time; mongod refuses the variable when it is evaluated.
+    return locationError(51144, "Builtin variable '$$CLUSTER_TIME' is not available");
+  }
   const queryOperator = /unknown query operator (\$\w+)/.exec(message);
   if (queryOperator) return commandError('BadValue', `unknown operator: ${queryOperator[1]}`);
   const stage = /unregistered pipeline operator (\$\w+)/.exec(message);

@@ -135,7 +135,7 @@ export function normalizeIndexSpec(raw: unknown): Document {
         `The field 'partialFilterExpression' must be an object, but got ${bsonTypeName(spec.partialFilterExpression)}`,
       );
     }
-    compileFilter(spec.partialFilterExpression, 'partialFilterExpression');
+    compileFilter(spec.partialFilterExpression, { field: 'partialFilterExpression' });
     if (truthy(spec.sparse)) {
       throw commandError('CannotCreateIndex', 'cannot mix "partialFilterExpression" and "sparse" options');
     }

@@ -27,7 +27,10 @@ export interface MongoEmulatorOptions {
   host?: string;
   /** How often the TTL monitor runs; default 1000 ms (mongod: 60 s). */
   ttlSweepIntervalMs?: number;
-  /** Server clock for TTL expiry and $currentDate; default the system clock. */
+  /**
+   * Server clock for TTL expiry, $currentDate and $$NOW; default the system clock. Read once per
+   * command, so everything one command evaluates sees the same instant.
+   */
   now?: () => Date;
 }
 

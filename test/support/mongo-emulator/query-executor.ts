@@ -1,6 +1,6 @@
 import type { Document } from 'bson';
-import type { Query } from 'mingo';
 import type { Cursor } from 'mingo/cursor';
+import type { Query } from 'mingo/query';
 import { canonicalKey, deepClone } from './bson-values.js';
 import type { Collection } from './collection.js';
 import type { ResultStream } from './cursor-registry.js';
@@ -16,6 +16,8 @@ export interface QueryOptions {
   skip?: number | undefined;
   /** 0 or undefined: no limit. */
   limit?: number | undefined;
+  /** The command's server time, what $$NOW is in $expr filters and projection expressions. */
+  now: Date;
 }
 
 const EMPTY_STREAM: ResultStream = { next: () => ({ done: true, value: undefined }), finished: true };
@@ -38,9 +40,14 @@ function naturalDirection(sort: Document | undefined): 1 | -1 | undefined {
  * nested objects in place (an exclusion of 'a.b' deletes b from the stored `a`), so they only
  * ever see a copy. `query` lets positional projections ('items.$') find their condition.
  */
-function projector(query: Query, projection: Document | undefined): (doc: Document) => Document {
+function projector(query: Query, projection: Document | undefined, now: Date): (doc: Document) => Document {
   const prepared = prepareProjection(projection);
   if (!hasKeys(prepared.base)) return prepared.finish;
+  let matchAll: Query | undefined;
+  const unfiltered = (): Query => {
+    matchAll ??= createQuery({}, now);
+    return matchAll;
+  };
   return (doc) => {
     const copy = deepClone(doc);
     // A document the query no longer matches (findAndModify's new version) is projected plainly.
@@ -51,18 +58,12 @@ function projector(query: Query, projection: Document | undefined): (doc: Docume
   };
 }
 
-let matchAllQuery: Query | undefined;
-function unfiltered(): Query {
-  matchAllQuery ??= createQuery({});
-  return matchAllQuery;
-}
-
 function mingoCursor(
   collection: Collection,
   options: QueryOptions,
 ): { cursor: Cursor<Document>; query: Query } {
   const plan = planQuery(collection, options.filter);
-  const query = createQuery(plan.residual);
+  const query = createQuery(plan.residual, options.now);
   const natural = naturalDirection(options.sort);
   let source: Iterable<Document> = plan.candidates;
   if (natural === -1) source = [...source].reverse();
@@ -80,7 +81,7 @@ function mingoCursor(
 export function queryStream(collection: Collection | undefined, options: QueryOptions): ResultStream {
   if (!collection) return EMPTY_STREAM;
   const { cursor, query } = mingoCursor(collection, options);
-  const project = projector(query, options.projection);
+  const project = projector(query, options.projection, options.now);
   const limit = options.limit && options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY;
   let returned = 0;
   let done = false;
@@ -105,14 +106,17 @@ export function queryStream(collection: Collection | undefined, options: QueryOp
   };
 }
 
-/** Stored documents matching a write's filter: the first by `sort` when `justOne`. */
+/**
+ * Stored documents matching a write's filter: the first by `sort` when `justOne`. `now` is the
+ * command's server time, what $$NOW is in an $expr.
+ */
 export function matchingDocuments(
   collection: Collection | undefined,
   filter: Document,
-  { justOne = false, sort }: { justOne?: boolean; sort?: Document | undefined } = {},
+  { justOne = false, sort, now }: { justOne?: boolean; sort?: Document | undefined; now: Date },
 ): Document[] {
   if (!collection) return [];
-  const stream = queryStream(collection, { filter, sort, limit: justOne ? 1 : 0 });
+  const stream = queryStream(collection, { filter, sort, limit: justOne ? 1 : 0, now });
   const found: Document[] = [];
   for (let next = stream.next(); !next.done; next = stream.next()) found.push(next.value);
   return found;
@@ -123,10 +127,15 @@ export function idKeyOf(doc: Document): string {
 }
 
 /** Applies findAndModify's `fields` projection to the document it returns. */
-export function projectDocument(doc: Document, projection: Document | undefined, filter: Document): Document {
+export function projectDocument(
+  doc: Document,
+  projection: Document | undefined,
+  filter: Document,
+  now: Date,
+): Document {
   if (!hasKeys(projection)) return doc;
   try {
-    return projector(createQuery(filter), projection)(doc);
+    return projector(createQuery(filter, now), projection, now)(doc);
   } catch (error) {
     throw toMongoCommandError(error);
   }

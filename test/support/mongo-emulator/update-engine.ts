@@ -43,7 +43,7 @@ export function applyUpdate(doc: Document, update: Document | Document[], option
     case 'replacement':
       return applyReplacement(doc, update as Document);
     case 'pipeline':
-      return applyPipeline(doc, update as Document[]);
+      return applyPipeline(doc, update as Document[], options.now);
     default:
       return applyOperators(doc, update as Document, options);
   }
@@ -67,7 +67,8 @@ function applyReplacement(doc: Document, replacement: Document): Document {
   return result;
 }
 
-function applyPipeline(doc: Document, pipeline: Document[]): Document {
+/** `now` is the command's server time, what $$NOW is in the pipeline. */
+function applyPipeline(doc: Document, pipeline: Document[], now: Date): Document {
   for (const stage of pipeline) {
     const name = isPlainObject(stage) ? Object.keys(stage)[0] : undefined;
     if (name === undefined || !PIPELINE_UPDATE_STAGES.has(name)) {
@@ -76,7 +77,7 @@ function applyPipeline(doc: Document, pipeline: Document[]): Document {
   }
   let output: Document[];
   try {
-    output = createAggregator(pipeline).run([deepClone(doc)]);
+    output = createAggregator(pipeline, now).run([deepClone(doc)]);
   } catch (error) {
     throw toMongoCommandError(error);
   }

@@ -24,7 +24,7 @@ import { type Modification, unknownModifier } from './update-modifications.js';
  */
 
 export interface UpdateOptions {
-  /** Clock for $currentDate. */
+  /** The command's server time: $currentDate and $$NOW. */
   now: Date;
   /** True while building the document an upsert inserts: enables $setOnInsert. */
   isInsert: boolean;
@@ -314,7 +314,7 @@ class ModificationContext {
       const unwanted = new Set(m.argument.map(canonicalKey));
       matches = (element) => unwanted.has(canonicalKey(element));
     } else {
-      matches = pullMatcher(m.argument);
+      matches = pullMatcher(m.argument, this.options.now);
     }
     writeSlot(
       at.container,
@@ -467,16 +467,16 @@ const TOP_LEVEL_QUERY_OPERATORS = new Set([
  * $pull treats a document argument as a query on each element, an operator expression as a
  * condition on the element itself, and anything else as a value to compare with.
  */
-function pullMatcher(condition: unknown): (element: unknown) => boolean {
+function pullMatcher(condition: unknown, now: Date): (element: unknown) => boolean {
   if (!isPlainObject(condition) || Object.keys(condition).length === 0) {
     return (element) => bsonEquals(element, condition);
   }
   const keys = Object.keys(condition);
   const isFieldCondition = keys.every((k) => k.startsWith('$') && !TOP_LEVEL_QUERY_OPERATORS.has(k));
   if (isFieldCondition) {
-    const query = createQuery({ value: condition });
+    const query = createQuery({ value: condition }, now);
     return (element) => query.test({ value: element });
   }
-  const query = createQuery(condition);
+  const query = createQuery(condition, now);
   return (element) => isPlainObject(element) && query.test(element);
 }

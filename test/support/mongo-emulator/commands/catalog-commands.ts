@@ -84,7 +84,7 @@ export const dropDatabase: CommandHandler = (_command, context) => {
 
 export const listCollections: CommandHandler = (command, context) => {
   const filter = optionalDocument(command, 'filter', 'listCollections');
-  const matches = compileFilter(filter, 'listCollections.filter');
+  const matches = compileFilter(filter, { field: 'listCollections.filter', now: context.now });
   const nameOnly = command.nameOnly === true;
   const infos = context.store
     .collections(context.db)
@@ -114,7 +114,10 @@ export const listDatabases: CommandHandler = (command, context) => {
       'listDatabases may only be run against the admin database.',
     );
   }
-  const matches = compileFilter(optionalDocument(command, 'filter', 'listDatabases'), 'listDatabases.filter');
+  const matches = compileFilter(optionalDocument(command, 'filter', 'listDatabases'), {
+    field: 'listDatabases.filter',
+    now: context.now,
+  });
   // Sizes are nominal: nothing is on disk, but tools expect the fields.
   const databases = context.store
     .databaseNames()

@@ -79,6 +79,7 @@ const KNOWN_UNSUPPORTED = new Set([
 export interface DispatcherDependencies {
   store: Store;
   cursors: CursorRegistry;
+  /** The server clock (the emulator's `now` option); read once per command. */
   now: () => Date;
 }
 
@@ -99,7 +100,8 @@ export class CommandDispatcher {
       }
       if (!db) throw commandError('InvalidNamespace', "Invalid database name: ''");
       rejectUnsupportedOptions(command);
-      const context: CommandContext = { db, connectionId, ...this.dependencies };
+      const { store, cursors, now } = this.dependencies;
+      const context: CommandContext = { db, connectionId, store, cursors, now: now() };
       return handler(command, context);
     } catch (error) {
       const failure = toMongoCommandError(error);

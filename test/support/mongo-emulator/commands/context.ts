@@ -9,8 +9,12 @@ export interface CommandContext {
   db: string;
   store: Store;
   cursors: CursorRegistry;
-  /** Server clock: $currentDate, $$NOW and TTL all read it. */
-  now: () => Date;
+  /**
+   * The server clock, read once when the command arrived. mongod fixes $$NOW per operation, so
+   * every document a command touches, and every batch its cursor returns later, sees this one
+   * instant; $currentDate uses it too.
+   */
+  now: Date;
   connectionId: number;
 }
 

@@ -57,25 +57,25 @@ export const findAndModify: CommandHandler = (command, context) => {
     throw notImplemented('arrayFilters');
   }
 
+  const now = context.now;
   const collection = context.store.collection(context.db, name);
-  const [match] = matchingDocuments(collection, query, { justOne: true, sort });
+  const [match] = matchingDocuments(collection, query, { justOne: true, sort, now });
 
   if (remove) {
     if (match) collection?.delete(idKeyOf(match));
     return {
       lastErrorObject: { n: match ? 1 : 0 },
-      value: match ? projectDocument(match, fields, query) : null,
+      value: match ? projectDocument(match, fields, query, now) : null,
       ok: 1,
     };
   }
 
-  const now = context.now();
   if (match) {
     const next = applyUpdate(match, update as Document | Document[], { now, isInsert: false });
     if (canonicalKey(next) !== canonicalKey(match)) collection?.replace(idKeyOf(match), next);
     return {
       lastErrorObject: { n: 1, updatedExisting: true },
-      value: projectDocument(returnNew ? next : match, fields, query),
+      value: projectDocument(returnNew ? next : match, fields, query, now),
       ok: 1,
     };
   }
@@ -85,7 +85,7 @@ export const findAndModify: CommandHandler = (command, context) => {
   context.store.ensureCollection(context.db, name).collection.insert(inserted);
   return {
     lastErrorObject: { n: 1, updatedExisting: false, upserted: inserted._id },
-    value: returnNew ? projectDocument(inserted, fields, query) : null,
+    value: returnNew ? projectDocument(inserted, fields, query, now) : null,
     ok: 1,
   };
 };

@@ -44,6 +44,7 @@ export const find: CommandHandler = (command, context) => {
     projection: optionalDocument(command, 'projection', 'find'),
     skip: nonNegative(optionalNumber(command, 'skip', 'find'), 'skip', 'find'),
     limit: nonNegative(optionalNumber(command, 'limit', 'find'), 'limit', 'find'),
+    now: context.now,
   });
   return context.cursors.open(`${context.db}.${name}`, stream, {
     batchSize: parseBatchSize(command.batchSize, 'find.batchSize'),
@@ -71,9 +72,9 @@ export const count: CommandHandler = (command, context) => {
     if (Object.keys(query).length === 0) {
       n = collection.size;
     } else {
-      compileFilter(query, 'count.query');
+      compileFilter(query, { field: 'count.query' });
       const plan = planQuery(collection, query);
-      const matches = compileFilter(plan.residual);
+      const matches = compileFilter(plan.residual, { now: context.now });
       for (const doc of plan.candidates) if (matches(doc)) n += 1;
     }
   }
@@ -95,9 +96,9 @@ export const distinct: CommandHandler = (command, context) => {
   const collection = context.store.collection(context.db, name);
   const values = new Map<string, unknown>();
   if (collection) {
-    compileFilter(query, 'distinct.query');
+    compileFilter(query, { field: 'distinct.query' });
     const plan = planQuery(collection, query);
-    const matches = compileFilter(plan.residual);
+    const matches = compileFilter(plan.residual, { now: context.now });
     for (const doc of plan.candidates) {
       if (!matches(doc)) continue;
       // Like mongod, arrays contribute their elements and missing fields contribute nothing.
@@ -135,7 +136,7 @@ function aggregateSource(
   let stages = pipeline;
   let candidates: Iterable<Document> = collection.documents();
   if (first && isPlainObject(first.$match)) {
-    compileFilter(first.$match, '$match');
+    compileFilter(first.$match, { field: '$match' });
     const plan = planQuery(collection, first.$match);
     candidates = plan.candidates;
     stages = [{ $match: plan.residual }, ...pipeline.slice(1)];
@@ -179,7 +180,7 @@ export const aggregate: CommandHandler = (command, context) => {
   const collection = context.store.collection(context.db, name);
   assertHintExists(collection, command.hint);
   const { source, pipeline: stages } = aggregateSource(collection, pipeline);
-  const aggregator = createAggregator(stages, {
+  const aggregator = createAggregator(stages, context.now, {
     collectionResolver: (other: string) =>
       [...(context.store.collection(context.db, other)?.documents() ?? [])].map(deepClone),
   });

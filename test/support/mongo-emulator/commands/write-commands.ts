@@ -128,9 +128,9 @@ function executeUpdateStatement(
   }
 
   const collection = context.store.collection(context.db, name);
-  const now = context.now();
+  const now = context.now;
   const sort = isPlainObject(statement.sort) ? statement.sort : undefined;
-  const matches = matchingDocuments(collection, query, { justOne: !multi, sort });
+  const matches = matchingDocuments(collection, query, { justOne: !multi, sort, now });
   for (const doc of matches) {
     const next = applyUpdate(doc, update as Document | Document[], { now, isInsert: false });
     const changed = canonicalKey(next) !== canonicalKey(doc);
@@ -185,7 +185,8 @@ export const deleteCommand: CommandHandler = (command, context) => {
       );
     }
     assertNoCollation(statement);
-    for (const doc of matchingDocuments(collection, query, { justOne: toNumber(limit) === 1 })) {
+    const justOne = toNumber(limit) === 1;
+    for (const doc of matchingDocuments(collection, query, { justOne, now: context.now })) {
       if (collection?.delete(idKeyOf(doc))) n += 1;
     }
   });
