@@ -9,7 +9,7 @@
  */
 import { Api } from 'grammy';
 import { MongoClient } from 'mongodb';
-import { createApi } from '../bot/telegram/api.js';
+import { createBulkApi } from '../bot/telegram/api.js';
 import { connectDatabase } from '../db/client.js';
 import { parseConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -64,7 +64,7 @@ async function runOurs(): Promise<Record<string, unknown>> {
     driverOptions: { monitorCommands: true },
   });
   database.client.on('commandStarted', countCommand);
-  const api = createApi(config.botToken, config.telegram.apiRoot, createApiPolicy(config));
+  const api = createBulkApi(config.botToken, config.telegram.apiRoot, createApiPolicy(config));
   const botUsername = botUsernameOf(api);
   const { runtime } = createMaintenance({ config, database, api, logger, botUsername });
   // Warm-up outside the measurement: indexes of the run history, and the bot's username.

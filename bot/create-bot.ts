@@ -8,7 +8,7 @@ import { adminStatsFeature } from './features/admin-stats.js';
 import { adminTasksFeature } from './features/admin-tasks.js';
 import { membershipFeature } from './features/membership.js';
 import { startFeature } from './features/start.js';
-import { type ApiPolicy, applyApiPolicy } from './telegram/api.js';
+import { type ApiPolicy, applyInteractivePolicy } from './telegram/api.js';
 
 export interface BotOptions {
   token: string;
@@ -18,12 +18,12 @@ export interface BotOptions {
 }
 
 /**
- * The grammY bot with the process-wide call pipeline and an error boundary, but no features yet:
- * the maintenance jobs need its API client before the features can be given the scheduler.
+ * The grammY bot with the process-wide call pipeline (its `bot.api` is the interactive lane:
+ * replies to users' own updates) and an error boundary, but no features yet.
  */
 export function createBot(options: BotOptions): Bot<BotContext> {
   const bot = new Bot<BotContext>(options.token, { client: { apiRoot: options.apiRoot } });
-  applyApiPolicy(bot.api, options.policy);
+  applyInteractivePolicy(bot.api, options.policy);
   bot.catch((error) => {
     // One failed update must not stop the bot; grammY keeps polling after this.
     options.logger.error({ err: error.error, updateId: error.ctx.update.update_id }, 'update handler failed');

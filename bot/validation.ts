@@ -82,3 +82,8 @@ export function formatMinutes(total: number): string {
   if (minutes > 0 || hours === 0) parts.push(`${minutes} minute${minutes === 1 ? '' : 's'}`);
   return parts.join(' ');
 }
+
+/** Why a lifetime has a maximum at all: Telegram lets bots delete messages only for 48 hours. */
+export function safeMaximumNote(maxMinutes: number): string {
+  return `The longest is ${formatMinutes(maxMinutes)}: Telegram lets the bot delete messages only for 48 hours, and the deletion must land inside them.`;
+}

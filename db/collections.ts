@@ -39,11 +39,13 @@ export interface PendingDeletionDoc {
   _id?: ObjectId;
   user_id: number;
   chat_id: number;
+  /** Filled in as the messages are sent: the record is written before the first of them. */
   message_ids: number[];
   delete_at: Date;
   content_id: string;
+  /** Written before the messages were sent, so Telegram lets them be deleted until 48 hours after. */
   created_at: Date;
-  /** Runs that hit a transient error (5xx, network) for this record; see the message deleter. */
+  /** Runs that hit a transient error (5xx, network) for this record; for operators, it decides nothing. */
   attempts?: number;
   last_error?: string;
 }
@@ -79,7 +81,10 @@ export interface BroadcastDoc {
   progress_chat_id?: number;
   progress_message_id?: number;
   finished_at?: Date;
-  /** The instance sending it, and its last sign of life: a stale one means it was cut short. */
+  /**
+   * The instance sending it, and its last sign of life in the database server's time: a stale
+   * one means the sender died and the broadcast was cut short.
+   */
   owner?: string;
   heartbeat_at?: Date;
 }
@@ -90,6 +95,9 @@ export interface BroadcastMessageDoc {
   broadcast_id: ObjectId;
   chat_id: number;
   message_id: number;
+  /** When Telegram accepted the copy: Telegram lets it be deleted for 48 hours from then. */
+  sent_at?: Date;
+  /** Runs that hit a transient error deleting it; for operators, it decides nothing. */
   attempts?: number;
 }
 

@@ -53,9 +53,15 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
   },
   {
     collection: COLLECTION_NAMES.pendingDeletions,
-    key: { delete_at: 1 },
-    options: { name: 'delete_at' },
-    serves: 'message deleter: {delete_at: {$lte: now}} oldest first',
+    key: { delete_at: 1, _id: 1 },
+    options: { name: 'delete_at_id' },
+    serves: 'message deleter: {delete_at: {$lte: now}} in (delete_at, _id) pages',
+  },
+  {
+    collection: COLLECTION_NAMES.pendingDeletions,
+    key: { created_at: 1, _id: 1 },
+    options: { name: 'created_at_id' },
+    serves: "message deleter: records closest to Telegram's 48-hour limit first",
   },
   {
     collection: COLLECTION_NAMES.broadcasts,

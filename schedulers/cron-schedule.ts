@@ -14,6 +14,9 @@ export function checkCronExpression(expression: string): string | undefined {
   if (!detailed.valid) {
     return detailed.errors.map((error) => error.message).join('; ') || 'not a cron expression';
   }
+  if (restrictsBothDayFields(expression)) {
+    return 'restricts both the day of the month and the day of the week, which node-cron and cron-parser read differently (one of the two must be *)';
+  }
   try {
     CronExpressionParser.parse(expression, { tz: 'UTC' });
   } catch (error) {
@@ -68,4 +71,40 @@ export function slotsBetween(
     slots.push(slot);
   }
   return slots;
+}
+
+const GAP_HORIZON_MS = 8 * 86_400_000;
+const GAP_MAX_SLOTS = 20_000;
+const HOUR_MS = 3_600_000;
+
+/**
+ * The longest time between two consecutive runs of a schedule, looked at over the next eight
+ * days (a weekly schedule shows its longest gap in that span; a monthly one at least its first).
+ * Daylight saving can stretch a gap of an hour or more by one hour, so zones other than UTC get
+ * that hour added.
+ */
+export function longestGapMs(expression: string, timezone: string, from: Date): number {
+  const iterator = CronExpressionParser.parse(expression, { tz: timezone, currentDate: from });
+  let previous = iterator.prev().toDate().getTime();
+  const start = previous;
+  let longest = 0;
+  for (let slots = 0; slots < GAP_MAX_SLOTS; slots++) {
+    const next = iterator.next().toDate().getTime();
+    longest = Math.max(longest, next - previous);
+    previous = next;
+    if (slots > 0 && next - start > GAP_HORIZON_MS) break;
+  }
+  return longest >= HOUR_MS && timezone !== 'UTC' ? longest + HOUR_MS : longest;
+}
+
+/**
+ * node-cron runs a schedule that restricts both the day of the month and the day of the week only
+ * on days matching both; cron-parser (and classic cron) on days matching either. Such schedules
+ * would mean one thing to the timer and another to the catch-up planner, so they are refused.
+ */
+export function restrictsBothDayFields(expression: string): boolean {
+  const fields = expression.trim().split(/\s+/);
+  const [dayOfMonth, , dayOfWeek] = fields.slice(fields.length === 6 ? 3 : 2);
+  // cron-parser's own strict mode draws the line at exactly this: neither field is `*`.
+  return dayOfMonth !== undefined && dayOfWeek !== undefined && dayOfMonth !== '*' && dayOfWeek !== '*';
 }

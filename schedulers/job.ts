@@ -14,12 +14,19 @@ export interface JobContext {
   readonly slot: Date | null;
   /** "Now" for the job's queries, from the runtime's clock (injectable in tests). */
   readonly now: Date;
+  /** The runtime's clock, for jobs that run long enough to need a later "now". */
+  readonly clock: () => Date;
   /** Aborted when the scheduler stops, the run times out or its claim is lost: stop between batches. */
   readonly signal: AbortSignal;
   readonly logger: Logger;
   readonly attempt: number;
   /** Report what would change without changing anything. */
   readonly dryRun: boolean;
+  /**
+   * Resolves while the run still holds its claim; throws once another instance declared it
+   * abandoned. Call it before side effects that must not happen twice (a batch of notices).
+   */
+  confirmClaim(): Promise<void>;
 }
 
 export interface RetryPolicy {

@@ -26,9 +26,11 @@ export interface ExecuteOptions {
   retry: RetryPolicy;
   timeoutMs: number;
   heartbeatIntervalMs: number;
+  /** A claim without heartbeat for this long may be declared abandoned by another instance. */
+  leaseMs: number;
   /** Aborted by the runtime's stop(). */
   stopSignal: AbortSignal;
-  /** After an abort, how long the job may take to finish its current batch before it is left behind. */
+  /** After an abort, how long a job may take before its slowness is logged (it is still awaited). */
   abortGraceMs: number;
 }
 
@@ -44,14 +46,17 @@ export class ClaimLostError extends Error {
  * Runs one claimed run to its end: attempts with exponential backoff, a timeout per attempt, a
  * heartbeat that keeps the claim alive, and exactly one outcome written back. It never throws:
  * whatever the job does, the caller gets an outcome and the process keeps running.
+ *
+ * An attempt is never retried, and the run never finished, while the job's work still runs: an
+ * aborted (timed out, stopped) attempt is awaited until it has settled, heartbeats and all, so
+ * no second attempt or instance can work beside it.
  */
 export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
   const { job, run, store, clock, retry } = options;
   const logger = options.logger.child({ job: job.name, runId: run._id, trigger: run.trigger });
   const startedAt = Date.now();
-  const claimLost = new AbortController();
-  const runSignal = AbortSignal.any([options.stopSignal, claimLost.signal]);
-  const heartbeat = startHeartbeat(options, logger, claimLost);
+  const claim = new ClaimKeeper(options, logger);
+  const runSignal = AbortSignal.any([options.stopSignal, claim.lost]);
 
   let attempts = 0;
   let result: JobResult | null = null;
@@ -71,13 +76,16 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
           trigger: run.trigger,
           slot: run.slot,
           now: clock(),
+          clock,
           signal: attemptSignal,
           logger,
           attempt: attemptNumber,
           dryRun: false,
+          confirmClaim: () => claim.confirm(),
         };
+        const slowAfterAbort = watchWindDown(attemptSignal, options.abortGraceMs, logger);
         try {
-          const value = await untilAborted(job.run(ctx), attemptSignal, options.abortGraceMs);
+          const value = await job.run(ctx);
           // A job that noticed the timeout and returned early did not finish its work.
           if (timeout.signal.aborted && !runSignal.aborted) throw timeout.signal.reason;
           // Kept here too: p-retry rejects a success that lands after the abort.
@@ -88,6 +96,7 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
           if (runSignal.aborted) throw new AbortError(abortReason(runSignal));
           throw error;
         } finally {
+          slowAfterAbort.dispose();
           timeout.dispose();
         }
       },
@@ -112,7 +121,7 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
   } catch (error) {
     if (!(runSignal.aborted && result !== null)) failure = error;
   } finally {
-    clearInterval(heartbeat);
+    claim.stop();
   }
 
   // Stopped (or lost its claim) before the end: whatever it did is kept, the rest waits for the next run.
@@ -148,20 +157,63 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
   return outcome;
 }
 
-function startHeartbeat(options: ExecuteOptions, logger: Logger, claimLost: AbortController): NodeJS.Timeout {
-  const timer = setInterval(() => {
-    options.store
-      .heartbeat(options.run._id, options.clock())
-      .then((stillOurs) => {
-        if (!stillOurs && !claimLost.signal.aborted) {
-          logger.error('the run lost its claim (declared abandoned elsewhere); stopping it');
-          claimLost.abort(new ClaimLostError('the claim was declared abandoned by another instance'));
-        }
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
-  }, options.heartbeatIntervalMs);
-  timer.unref();
-  return timer;
+/**
+ * Keeps the claim alive with heartbeats written in the server's time, and tells the job whether
+ * it still holds it. A heartbeat sent less than half a lease ago proves the claim was ours then
+ * and cannot have been declared abandoned since (that takes a whole lease of silence); after a
+ * stall of the process the elapsed time says so, and the claim is asked again before any more work.
+ */
+class ClaimKeeper {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private confirmedAt = performance.now();
+  private inFlight: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: ExecuteOptions,
+    private readonly logger: Logger,
+  ) {
+    this.timer = setInterval(() => {
+      this.beat().catch((error: unknown) => this.logger.warn({ err: error }, 'heartbeat failed'));
+    }, options.heartbeatIntervalMs);
+    this.timer.unref();
+  }
+
+  get lost(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  async confirm(): Promise<void> {
+    if (this.controller.signal.aborted) throw this.controller.signal.reason;
+    if (performance.now() - this.confirmedAt < this.options.leaseMs / 2) return;
+    await this.beat();
+    if (this.controller.signal.aborted) throw this.controller.signal.reason;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One heartbeat at a time; a caller arriving during one waits for its answer. */
+  private beat(): Promise<void> {
+    this.inFlight ??= this.writeBeat().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async writeBeat(): Promise<void> {
+    const sentAt = performance.now();
+    const stillOurs = await this.options.store.heartbeat(this.options.run._id);
+    if (stillOurs) {
+      this.confirmedAt = Math.max(this.confirmedAt, sentAt);
+      return;
+    }
+    if (!this.controller.signal.aborted) {
+      this.logger.error('the run lost its claim (declared abandoned elsewhere); stopping it');
+      this.controller.abort(new ClaimLostError('the claim was declared abandoned by another instance'));
+    }
+  }
 }
 
 function attemptTimeout(timeoutMs: number): { signal: AbortSignal; dispose(): void } {
@@ -175,34 +227,30 @@ function attemptTimeout(timeoutMs: number): { signal: AbortSignal; dispose(): vo
 }
 
 /**
- * Settles with the job, except that once the signal aborts the job gets `graceMs` to finish its
- * current batch and return; after that it is left behind, so a job that ignores its signal cannot
- * hold the scheduler (or shutdown) hostage.
+ * Once the signal aborts, a job should wind down within `graceMs`; one that takes longer is
+ * still awaited (its claim stays alive, so nothing runs beside it) but said so in the log.
  */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let graceTimer: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      graceTimer = setTimeout(() => reject(signal.reason), graceMs);
-      graceTimer.unref();
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const settle = () => {
-      signal.removeEventListener('abort', onAbort);
-      clearTimeout(graceTimer);
-    };
-    work.then(
-      (value) => {
-        settle();
-        resolve(value);
-      },
-      (error: unknown) => {
-        settle();
-        reject(error);
-      },
+function watchWindDown(signal: AbortSignal, graceMs: number, logger: Logger): { dispose(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    timer = setTimeout(
+      () =>
+        logger.warn(
+          { graceMs, reason: abortReason(signal) },
+          'the job is still running after being asked to stop; waiting for it (its claim stays alive)',
+        ),
+      graceMs,
     );
-  });
+    timer.unref();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    dispose: () => {
+      signal.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    },
+  };
 }
 
 function abortReason(signal: AbortSignal): string {

@@ -1,5 +1,6 @@
 import { type Collection, type Db, MongoServerError } from 'mongodb';
 import type { IndexDefinition } from '../db/indexes.js';
+import { insertWithServerTime, literally, olderThanServerNow, SERVER_NOW } from '../db/server-time.js';
 import type { JobResult, RunStatus, Trigger } from './job.js';
 
 /**
@@ -7,6 +8,10 @@ import type { JobResult, RunStatus, Trigger } from './job.js';
  * so the unique `_id` index lets exactly one instance run a scheduled slot, and keeping claims
  * after the run means a late instance can never run that slot again. A partial unique index on
  * `job` over claims in state `running` keeps two runs of one job from overlapping anywhere.
+ *
+ * `started_at`, `heartbeat_at` and `finished_at` are the database server's time (`$$NOW`), and a
+ * claim is judged dead against that same clock, so instances whose clocks differ never declare a
+ * live run abandoned.
  */
 
 export const RUNS_COLLECTION = 'scheduler_runs';
@@ -110,7 +115,7 @@ export class RunStore {
 
   async claim(input: ClaimInput): Promise<ClaimOutcome> {
     await this.flushUnsavedFinishes();
-    await this.abandonStale(input.job, input.now);
+    await this.abandonStale(input.job);
     const run: RunDoc = {
       _id: input.key,
       job: input.job,
@@ -128,8 +133,8 @@ export class RunStore {
       ...(input.requestedBy === undefined ? {} : { requested_by: input.requestedBy }),
     };
     try {
-      await this.runs.insertOne(run);
-      return { outcome: 'claimed', run };
+      const inserted = await insertWithServerTime(this.runs, run, ['started_at', 'heartbeat_at'], 'job');
+      return inserted ? { outcome: 'claimed', run } : { outcome: 'taken' };
     } catch (error) {
       const violated = duplicateKeyIndex(error);
       if (violated === '_id') return { outcome: 'taken' };
@@ -148,13 +153,7 @@ export class RunStore {
         ? `${holder._id} was still running on ${holder.instance}`
         : 'another run was in progress',
     };
-    try {
-      await this.runs.insertOne(skipped);
-      return { outcome: 'busy', holder, skipped };
-    } catch (error) {
-      if (duplicateKeyIndex(error) === '_id') return { outcome: 'busy', holder, skipped: null };
-      throw error;
-    }
+    return { outcome: 'busy', holder, skipped: (await this.insertSkipped(skipped)) ? skipped : null };
   }
 
   /** Records a slot that was not run at all (e.g. local overlap), unless someone claimed it. */
@@ -175,20 +174,23 @@ export class RunStore {
       reason: input.reason,
       expire_at: new Date(input.now.getTime() + this.options.historyMs),
     };
+    return (await this.insertSkipped(skipped)) ? skipped : null;
+  }
+
+  private async insertSkipped(skipped: RunDoc): Promise<boolean> {
     try {
-      await this.runs.insertOne(skipped);
-      return skipped;
+      return await insertWithServerTime(this.runs, skipped, ['started_at', 'finished_at'], 'job');
     } catch (error) {
-      if (duplicateKeyIndex(error) === '_id') return null;
+      if (duplicateKeyIndex(error) === '_id') return false;
       throw error;
     }
   }
 
   /** Keeps a claim alive; false means it is no longer ours (it was declared abandoned). */
-  async heartbeat(runId: string, now: Date): Promise<boolean> {
+  async heartbeat(runId: string): Promise<boolean> {
     const result = await this.runs.updateOne(
       { _id: runId, status: 'running', instance: this.options.instanceId },
-      { $set: { heartbeat_at: now } },
+      [{ $set: { heartbeat_at: SERVER_NOW } }],
     );
     return result.matchedCount === 1;
   }
@@ -214,32 +216,40 @@ export class RunStore {
     // A claim declared abandoned while we were cut off still gets its true outcome.
     await this.runs.updateOne(
       { _id: runId, instance: this.options.instanceId, status: { $in: ['running', 'abandoned'] } },
-      {
-        $set: {
-          status: input.status,
-          finished_at: input.now,
-          heartbeat_at: null,
-          attempts: input.attempts,
-          result: input.result,
-          error: input.error,
+      [
+        {
+          $set: {
+            ...literally({
+              status: input.status,
+              heartbeat_at: null,
+              attempts: input.attempts,
+              result: input.result,
+              error: input.error,
+            }),
+            finished_at: SERVER_NOW,
+          },
         },
-      },
+      ],
     );
   }
 
-  /** Claims whose heartbeat stopped longer than the lease ago belong to a dead process. */
-  async abandonStale(job: string, now: Date): Promise<number> {
-    const staleBefore = new Date(now.getTime() - this.options.leaseMs);
+  /** Claims whose heartbeat stopped longer than the lease ago (server time) belong to a dead process. */
+  async abandonStale(job: string): Promise<number> {
+    const leaseSeconds = Math.round(this.options.leaseMs / 1000);
     const result = await this.runs.updateMany(
-      { job, status: 'running', heartbeat_at: { $lt: staleBefore } },
-      {
-        $set: {
-          status: 'abandoned',
-          finished_at: now,
-          heartbeat_at: null,
-          error: `no heartbeat since before ${staleBefore.toISOString()}; the process running it is gone`,
+      { job, status: 'running', ...olderThanServerNow('heartbeat_at', this.options.leaseMs) },
+      [
+        {
+          $set: {
+            status: 'abandoned',
+            finished_at: SERVER_NOW,
+            heartbeat_at: null,
+            error: {
+              $literal: `no heartbeat for over ${leaseSeconds} s (the lease); the process running it is gone`,
+            },
+          },
         },
-      },
+      ],
     );
     return result.modifiedCount;
   }

@@ -5,7 +5,7 @@ import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import { ensureIndexes } from '../db/indexes.js';
 import type { Logger } from '../src/logger.js';
 import { planCatchUp } from './catch-up.js';
-import { describeSchedule, nextSlot } from './cron-schedule.js';
+import { checkCronExpression, describeSchedule, nextSlot } from './cron-schedule.js';
 import {
   type JobContext,
   type JobDefinition,
@@ -36,7 +36,7 @@ export interface SchedulerRuntimeOptions {
   heartbeatIntervalMs?: number;
   /** A running claim whose heartbeat is older than this belongs to a dead process. */
   leaseMs?: number;
-  /** After an abort, how long a job may take to wind down before it is left behind. */
+  /** After an abort, how long a job may take to wind down before that is logged (it is still awaited). */
   abortGraceMs?: number;
 }
 
@@ -86,6 +86,8 @@ export class SchedulerRuntime {
   private readonly pendingCatchUps = new Set<Promise<unknown>>();
   /** Claims made by node-cron's coordinator call, handed to the task function that follows it. */
   private readonly pendingClaims = new Map<string, RunDoc>();
+  /** The latest slot node-cron reported missed per job, run once the current tick is over. */
+  private readonly lateSlots = new Map<string, Date>();
   private readonly listeners = new Set<(event: RunEvent) => void>();
   private readonly stopController = new AbortController();
   private indexesReady: Promise<void> | undefined;
@@ -99,8 +101,8 @@ export class SchedulerRuntime {
     const jobs = new Map<string, JobDefinition>();
     for (const job of options.jobs) {
       if (jobs.has(job.name)) throw new Error(`job "${job.name}" is registered twice`);
-      if (!cron.validate(job.schedule))
-        throw new Error(`job "${job.name}" has an invalid schedule "${job.schedule}"`);
+      const problem = checkCronExpression(job.schedule);
+      if (problem) throw new Error(`job "${job.name}" has an invalid schedule "${job.schedule}": ${problem}`);
       jobs.set(job.name, job);
     }
     this.jobs = jobs;
@@ -173,10 +175,12 @@ export class SchedulerRuntime {
       trigger: 'manual',
       slot: null,
       now: this.clock(),
+      clock: this.clock,
       signal: this.stopController.signal,
       logger: this.logger.child({ job: job.name, dryRun: true }),
       attempt: 1,
       dryRun: true,
+      confirmClaim: async () => {},
     };
     return job.run(ctx);
   }
@@ -292,9 +296,7 @@ export class SchedulerRuntime {
       );
       this.recordLocalSkip(job, ctx.date, 'the previous run in this process was still going');
     });
-    task.on('execution:missed', (ctx) => {
-      logger.warn({ slot: ctx.date.toISOString() }, `${job.name}: tick missed (event loop blocked?)`);
-    });
+    task.on('execution:missed', (ctx) => this.runLate(job, ctx.date));
     task.on('execution:skipped', (ctx) => {
       if (ctx.reason === 'coordinator-error') {
         logger.error(
@@ -379,6 +381,7 @@ export class SchedulerRuntime {
       retry: { ...DEFAULT_RETRY, ...this.options.retry, ...job.retry },
       timeoutMs: job.timeoutMs ?? this.options.timeoutMs ?? 30 * 60_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 10_000,
+      leaseMs: this.options.leaseMs ?? 60_000,
       abortGraceMs: this.options.abortGraceMs ?? 5_000,
       stopSignal,
     }).then((outcome) => {
@@ -400,7 +403,7 @@ export class SchedulerRuntime {
         schedule: job.schedule,
         timezone: this.options.timezone,
         now,
-        graceMs: this.options.catchUpGraceMs ?? 24 * 3_600_000,
+        graceMs: this.catchUpGraceMs,
         store: this.store,
       });
       if (plan.action === 'none') {
@@ -411,22 +414,66 @@ export class SchedulerRuntime {
         { job: job.name, slot: plan.slot.toISOString(), missedSlots: plan.missedSlots },
         `${job.name}: missed ${plan.missedSlots} scheduled run(s) while down; catching up once`,
       );
-      // Not awaited: start-up must not wait for a long catch-up run.
-      const pending = this.claimAndRun(job, {
-        key: slotKey(job.name, plan.slot),
-        job: job.name,
-        slot: plan.slot,
-        trigger: 'catch-up',
-        now,
-      })
-        .catch((error: unknown) =>
-          this.logger.error({ err: error, job: job.name }, 'catch-up run failed to start'),
-        )
-        .finally(() => this.pendingCatchUps.delete(pending));
-      this.pendingCatchUps.add(pending);
+      this.runInBackground(job, plan.slot, now);
     } catch (error) {
       this.logger.error({ err: error, job: job.name }, `${job.name}: catch-up check failed`);
     }
+  }
+
+  /**
+   * node-cron drops a slot whose tick came more than a second late (event loop blocked, process
+   * stopped, VM paused) and reports it missed. The slot is still claimed and run now, within the
+   * catch-up grace; several missed slots of one job collapse into its latest.
+   */
+  private runLate(job: JobDefinition, slot: Date): void {
+    const known = this.lateSlots.get(job.name);
+    if (known && known.getTime() >= slot.getTime()) return;
+    this.lateSlots.set(job.name, slot);
+    if (known) return;
+    setImmediate(() => {
+      const latest = this.lateSlots.get(job.name) ?? slot;
+      this.lateSlots.delete(job.name);
+      void this.claimLate(job, latest);
+    });
+  }
+
+  private async claimLate(job: JobDefinition, slot: Date): Promise<void> {
+    if (this.state !== 'started') return;
+    const now = this.clock();
+    const lateMs = now.getTime() - slot.getTime();
+    const fields = { job: job.name, slot: slot.toISOString(), lateMs };
+    if (lateMs > this.catchUpGraceMs) {
+      this.logger.warn(fields, `${job.name}: slot reached too late to run (beyond the catch-up window)`);
+      return;
+    }
+    try {
+      if (await this.store.isPaused(job.name)) return;
+    } catch (error) {
+      this.logger.error({ ...fields, err: error }, `${job.name}: could not claim the late slot`);
+      return;
+    }
+    this.logger.warn(fields, `${job.name}: slot reached late (process stalled?); running it now`);
+    this.runInBackground(job, slot, now);
+  }
+
+  /** Claims a missed slot and runs it without holding up the caller. */
+  private runInBackground(job: JobDefinition, slot: Date, now: Date): void {
+    const pending = this.claimAndRun(job, {
+      key: slotKey(job.name, slot),
+      job: job.name,
+      slot,
+      trigger: 'catch-up',
+      now,
+    })
+      .catch((error: unknown) =>
+        this.logger.error({ err: error, job: job.name }, 'catch-up run failed to start'),
+      )
+      .finally(() => this.pendingCatchUps.delete(pending));
+    this.pendingCatchUps.add(pending);
+  }
+
+  private get catchUpGraceMs(): number {
+    return this.options.catchUpGraceMs ?? 24 * 3_600_000;
   }
 
   private recordLocalSkip(job: JobDefinition, slot: Date, reason: string): void {
@@ -472,27 +519,47 @@ export class SchedulerRuntime {
   }
 
   private async doStop(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     const wasStarted = this.state === 'started';
     this.state = 'stopping';
     for (const task of this.tasks.values()) await task.destroy();
     this.tasks.clear();
-    const running = [...this.inFlight.values()];
     this.stopController.abort(new Error('the scheduler is stopping'));
+    const running = [...this.inFlight.values(), ...[...this.pendingCatchUps].map((promise) => ({ promise }))];
     if (running.length > 0) {
       this.logger.info({ running: running.length, timeoutMs }, 'waiting for running jobs to stop');
-      const settled = Promise.allSettled(running.map((entry) => entry.promise)).then(() => true);
-      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
-      if (!(await Promise.race([settled, timedOut]))) {
+      const settled = await settlesBefore(
+        Promise.allSettled(running.map((entry) => entry.promise)),
+        deadline,
+      );
+      if (!settled) {
         this.logger.warn(
           { timeoutMs },
           'some jobs did not stop in time; their claims will be released by lease',
         );
       }
     }
-    await this.store.flushUnsavedFinishes().catch(() => undefined);
+    await settlesBefore(
+      this.store.flushUnsavedFinishes().catch(() => undefined),
+      deadline,
+    );
     this.state = 'stopped';
     if (wasStarted) this.logger.info('scheduler stopped');
   }
+}
+
+/** Whether `work` settled before `deadline` (epoch ms); it is not cancelled either way. */
+function settlesBefore(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  const left = deadline - Date.now();
+  if (left <= 0) return Promise.race([work.then(() => true), Promise.resolve(false)]);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), left);
+    timer.unref();
+    void work.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
 }
 
 export function slotKey(job: string, slot: Date): string {

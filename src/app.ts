@@ -6,6 +6,7 @@ import { AccessService } from '../bot/services/access.js';
 import { Broadcaster } from '../bot/services/broadcaster.js';
 import { ContentService } from '../bot/services/content.js';
 import { DeleteTimeSetting } from '../bot/services/delete-time.js';
+import { createBulkApi } from '../bot/telegram/api.js';
 import { describeTelegramError } from '../bot/telegram/errors.js';
 import { createRepositories } from '../db/repositories/index.js';
 import { LEASES_COLLECTION, LeasesRepository } from '../db/repositories/leases.js';
@@ -20,7 +21,7 @@ import { pollWhileLeader } from './polling.js';
 export interface AppOptions {
   /** Injectable "now" (tests); defaults to the system clock. */
   clock?: () => Date;
-  /** Stops the bot like SIGTERM does (tests run the app in-process). */
+  /** Aborting it stops the bot (main.ts turns SIGINT/SIGTERM into this; tests abort it directly). */
   signal?: AbortSignal;
   /** Called once the bot is polling, with the running parts (tests drive them). */
   onReady?: (app: RunningApp) => void;
@@ -38,9 +39,10 @@ export interface RunningApp {
 
 /**
  * The bot's whole life. Start-up: MongoDB and indexes, the bot (getMe), the schedulers, the
- * command menu, then long polling. On the way out (SIGINT/SIGTERM call bot.stop(), or polling
- * fails) the `finally` around polling stops the schedulers, waiting for running jobs up to
- * SHUTDOWN_TIMEOUT_MS, then everything else, and MongoDB closes last.
+ * command menu, then long polling. When the signal aborts (or polling fails), SHUTDOWN_TIMEOUT_MS
+ * is the one budget for the whole stop: polling, the schedulers and the broadcaster stop at once,
+ * in parallel, running work gets its abort signal and the rest of the budget to finish its batch,
+ * and MongoDB closes only after they have settled or the budget is spent.
  */
 export async function runApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<void> {
   const clock = options.clock ?? (() => new Date());
@@ -48,19 +50,21 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
   const { database } = opened;
   try {
     const metrics = new OpsMetrics({ backlog: createRepositories(database.collections), logger, clock });
+    const policy = createApiPolicy(config, metrics.apiObserver);
     const bot = createBot({
       token: config.botToken,
       apiRoot: config.telegram.apiRoot,
-      policy: createApiPolicy(config, metrics.apiObserver),
+      policy,
       logger: logger.child({ component: 'bot' }),
     });
     await initBot(bot);
     const botUsername = bot.botInfo.username;
+    const bulkApi = createBulkApi(config.botToken, config.telegram.apiRoot, policy);
 
     const maintenance = createMaintenance({
       config,
       database,
-      api: bot.api,
+      api: bulkApi,
       logger,
       botUsername: async () => botUsername,
       clock,
@@ -69,7 +73,9 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
     metrics.watch(runtime);
 
     const broadcaster = new Broadcaster({
-      api: bot.api,
+      api: bulkApi,
+      progressApi: bot.api,
+      gate: policy.gate,
       repos,
       logger: logger.child({ component: 'broadcast' }),
       clock,
@@ -78,6 +84,8 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
       batchSize: config.deletion.batchSize,
       concurrency: config.telegram.concurrency,
       retry: config.telegram.retry,
+      protectContent: config.content.protect,
+      leaseMs: config.scheduler.leaseMs,
     });
     const deps: BotDeps = {
       config,
@@ -93,15 +101,21 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
         dailyLimit: config.tokens.dailyLimit,
         verifyLinkTemplate: config.tokens.verifyLinkTemplate,
       }),
-      content: new ContentService(database.collections.contents, repos.pendingDeletions),
-      deleteTime: new DeleteTimeSetting(repos.settings, config.content.defaultDeleteAfterMinutes),
+      content: new ContentService(database.collections.contents, repos.pendingDeletions, {
+        protectContent: config.content.protect,
+      }),
+      deleteTime: new DeleteTimeSetting(
+        repos.settings,
+        config.content.defaultDeleteAfterMinutes,
+        config.deletion.maxContentMinutes,
+      ),
       broadcaster,
     };
     installFeatures(bot, deps);
 
     const alerts = new AlertMonitor({
       db: database.db,
-      api: bot.api,
+      api: bulkApi,
       adminIds: config.adminIds,
       deletions: repos.pendingDeletions,
       logger,
@@ -129,29 +143,38 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
     if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
 
     const shutdown = new AbortController();
-    const stop = (signal: NodeJS.Signals) => {
-      if (shutdown.signal.aborted) return;
-      logger.info({ signal }, 'stopping: finishing the current update, then shutting down');
+    const budgetMs = config.scheduler.shutdownTimeoutMs;
+    let stopping: { done: Promise<void>; deadline: number } | undefined;
+    const beginStop = (reason: string) => {
+      if (stopping) return stopping;
+      logger.info({ reason, budgetMs }, 'stopping: polling, schedulers and broadcasts wind down together');
       shutdown.abort();
       // bot.stop() confirms handled updates with one last call; failing that only means Telegram
       // may deliver those updates again, which is no reason to keep running.
       bot.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not confirm the last updates'));
+      stopping = {
+        deadline: Date.now() + budgetMs,
+        done: Promise.all([runtime.stop({ timeoutMs: budgetMs }), broadcaster.stop(budgetMs)]).then(() => {}),
+      };
+      return stopping;
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    const onAbort = () => stop('SIGTERM');
+    const onAbort = () => beginStop('signal');
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
 
+    let polling: Promise<void> = Promise.resolve();
     try {
-      await broadcaster.recoverInterrupted();
       if (config.scheduler.enabled) await runtime.start();
       else logger.info('schedulers are disabled on this instance (SCHEDULERS_ENABLED=false)');
+      broadcaster.startSweeping();
       alerts.start();
-      await registerCommands(bot.api, config.adminIds, logger.child({ component: 'bot' }));
+      retryInBackground(
+        () => registerCommands(bot.api, config.adminIds, logger.child({ component: 'bot' })),
+        { what: 'set the command menu', logger, signal: shutdown.signal },
+      );
       let announced = false;
       options.onStarted?.({ deps, runtime, broadcaster, alerts, opsUrl: ops?.url });
-      await pollWhileLeader({
+      polling = pollWhileLeader({
         bot,
         leases: new LeasesRepository(database.db.collection(LEASES_COLLECTION)),
         instanceId: runtime.instanceId,
@@ -166,13 +189,12 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
           options.onReady?.({ deps, runtime, broadcaster, alerts, opsUrl: ops?.url });
         },
       });
+      await polling;
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
       options.signal?.removeEventListener('abort', onAbort);
-      logger.info('polling stopped; stopping the schedulers');
-      await runtime.stop({ timeoutMs: config.scheduler.shutdownTimeoutMs });
-      await broadcaster.stop(config.scheduler.shutdownTimeoutMs);
+      const { done, deadline } = beginStop('polling ended');
+      // An update handler still busy past the budget is not waited for.
+      await Promise.all([done, settledBy(polling, deadline)]);
       await alerts.stop();
       await ops?.close();
       logger.info('schedulers stopped');
@@ -181,6 +203,43 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
     await opened.close();
     logger.info('MongoDB connection closed');
   }
+}
+
+/** Resolves when `work` settles or at `deadline` (epoch ms), whichever comes first. */
+function settledBy(work: Promise<unknown>, deadline: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
+}
+
+/**
+ * Cosmetic start-up calls (the command menu) must not stop the bot when Telegram answers 5xx:
+ * logged, and tried again with backoff until they succeed or the bot stops.
+ */
+function retryInBackground(
+  task: () => Promise<void>,
+  options: { what: string; logger: Logger; signal: AbortSignal },
+): void {
+  let delayMs = 5_000;
+  const attempt = () => {
+    if (options.signal.aborted) return;
+    task().catch((error: unknown) => {
+      options.logger.warn(
+        { err: error, retryInMs: delayMs },
+        `could not ${options.what}; trying again later`,
+      );
+      const timer = setTimeout(attempt, delayMs);
+      timer.unref();
+      delayMs = Math.min(delayMs * 2, 10 * 60_000);
+    });
+  };
+  attempt();
 }
 
 /** getMe, with a start-up error an operator can act on when the token or the server is wrong. */

@@ -1,6 +1,7 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
-import { checkCronExpression } from '../schedulers/cron-schedule.js';
+import { safeLifetimeMs } from '../bot/deletion/deletion-window.js';
+import { checkCronExpression, longestGapMs } from '../schedulers/cron-schedule.js';
 
 /**
  * Every setting comes from the environment (optionally through a `.env` file). Each variable is
@@ -214,7 +215,7 @@ const envSchema = z.object({
   TELEGRAM_RETRY_ATTEMPTS: integer({ min: 0, max: 10, fallback: 3 }),
   TELEGRAM_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 60_000, fallback: 1_000 }),
   DELETION_BATCH_SIZE: integer({ min: 1, max: 10_000, fallback: 200 }),
-  DELETION_MAX_ATTEMPTS: integer({ min: 1, max: 1_000, fallback: 5 }),
+  PROTECT_CONTENT: flag(true),
   TELEGRAM_CONCURRENCY: integer({ min: 1, max: 1_000, fallback: 10 }),
   DAILY_TOKEN_LIMIT: integer({ min: 0, max: 1_000, fallback: 3 }),
   DELETE_AFTER_MINUTES: integer({ min: 1, max: 48 * 60, fallback: 30 }),
@@ -272,7 +273,15 @@ export interface Config {
     /** Retries within one run of a call that hit a 5xx or network error. */
     readonly retry: { readonly retries: number; readonly baseDelayMs: number };
   };
-  readonly deletion: { readonly batchSize: number; readonly maxAttempts: number };
+  readonly deletion: {
+    readonly batchSize: number;
+    /**
+     * The longest lifetime content and broadcasts may be given so that their deletion lands inside
+     * Telegram's 48 hours, from each deleter's schedule (see bot/deletion/deletion-window.ts).
+     */
+    readonly maxContentMinutes: number;
+    readonly maxBroadcastMinutes: number;
+  };
   readonly http: { readonly port: number | undefined; readonly host: string };
   readonly alerts: { readonly failureThreshold: number; readonly deletionLagMs: number };
   readonly log: { readonly level: LogLevel; readonly format: 'auto' | 'json' | 'pretty' };
@@ -296,7 +305,11 @@ export interface Config {
     /** Wraps the verification deep link (e.g. a link shortener); `{url}` is the encoded link. */
     readonly verifyLinkTemplate: string | undefined;
   };
-  readonly content: { readonly defaultDeleteAfterMinutes: number };
+  readonly content: {
+    readonly defaultDeleteAfterMinutes: number;
+    /** protect_content on delivered content and broadcasts: no forwarding or saving. */
+    readonly protect: boolean;
+  };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
@@ -317,6 +330,23 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       'MONGODB_URI is required when NODE_ENV=production (a local database is only started in development)',
     );
   }
+  const maxContentMinutes = safeMaxMinutes(
+    'MESSAGE_DELETER_CRON',
+    e.MESSAGE_DELETER_CRON,
+    e.SCHEDULER_TIMEZONE,
+    problems,
+  );
+  const maxBroadcastMinutes = safeMaxMinutes(
+    'BROADCAST_DELETER_CRON',
+    e.BROADCAST_DELETER_CRON,
+    e.SCHEDULER_TIMEZONE,
+    problems,
+  );
+  if (maxContentMinutes >= 1 && e.DELETE_AFTER_MINUTES > maxContentMinutes) {
+    problems.push(
+      `DELETE_AFTER_MINUTES must be at most ${maxContentMinutes} (${describeMinutes(maxContentMinutes)}): content must be deleted within Telegram's 48 hours, leaving room for MESSAGE_DELETER_CRON's schedule; got ${e.DELETE_AFTER_MINUTES}`,
+    );
+  }
   if (problems.length > 0) return { ok: false, problems };
 
   return {
@@ -334,7 +364,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         concurrency: e.TELEGRAM_CONCURRENCY,
         retry: { retries: e.TELEGRAM_RETRY_ATTEMPTS, baseDelayMs: e.TELEGRAM_RETRY_BASE_DELAY_MS },
       },
-      deletion: { batchSize: e.DELETION_BATCH_SIZE, maxAttempts: e.DELETION_MAX_ATTEMPTS },
+      deletion: { batchSize: e.DELETION_BATCH_SIZE, maxContentMinutes, maxBroadcastMinutes },
       http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
       alerts: {
         failureThreshold: e.ALERT_FAILURE_THRESHOLD,
@@ -361,9 +391,30 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         dailyLimit: e.DAILY_TOKEN_LIMIT,
         verifyLinkTemplate: e.VERIFY_LINK_TEMPLATE,
       },
-      content: { defaultDeleteAfterMinutes: e.DELETE_AFTER_MINUTES },
+      content: { defaultDeleteAfterMinutes: e.DELETE_AFTER_MINUTES, protect: e.PROTECT_CONTENT },
     },
   };
+}
+
+/**
+ * The longest lifetime a deleter with this schedule can honour (whole minutes); a schedule too
+ * sparse to delete anything within Telegram's 48 hours is a problem naming its variable.
+ */
+function safeMaxMinutes(variable: string, schedule: string, timezone: string, problems: string[]): number {
+  const gapMs = longestGapMs(schedule, timezone, new Date());
+  const minutes = Math.floor(safeLifetimeMs(gapMs) / 60_000);
+  if (minutes < 1) {
+    problems.push(
+      `${variable} leaves up to ${describeMinutes(Math.round(gapMs / 60_000))} between runs ("${schedule}"), too long to delete anything within Telegram's 48 hours; run it at least every few hours (default shown in .env.example)`,
+    );
+  }
+  return minutes;
+}
+
+function describeMinutes(total: number): string {
+  const hours = Math.floor(total / 60);
+  const minutes = total % 60;
+  return hours === 0 ? `${minutes} min` : minutes === 0 ? `${hours} h` : `${hours} h ${minutes} min`;
 }
 
 /** Reads `.env` (without overriding variables already set) and validates the result. */

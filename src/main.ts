@@ -18,8 +18,23 @@ const logger = createLogger({
   secrets,
 });
 
+// SIGINT/SIGTERM become one abort. A stop often brings the signal twice (a terminal's Ctrl-C or
+// systemd signal the whole process group, and npm passes it on as well): the repeats must not cut
+// the orderly stop short, so they are only logged.
+const shutdown = new AbortController();
+const onSignal = (signal: NodeJS.Signals) => {
+  if (shutdown.signal.aborted) {
+    logger.info({ signal }, 'already stopping; the signal is ignored');
+    return;
+  }
+  logger.info({ signal }, 'stop requested');
+  shutdown.abort(signal);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
 try {
-  await runApp(config, logger);
+  await runApp(config, logger, { signal: shutdown.signal });
   process.exit(0);
 } catch (error) {
   if (error instanceof StartupError) {

@@ -1,6 +1,6 @@
 import type { Api } from 'grammy';
 import { DeletionEngine } from '../bot/deletion/deletion-engine.js';
-import type { ApiObserver, ApiPolicy } from '../bot/telegram/api.js';
+import { type ApiObserver, type ApiPolicy, createApiPolicy as policyFrom } from '../bot/telegram/api.js';
 import { createRateLimiter } from '../bot/telegram/rate-limiter.js';
 import type { Database } from '../db/client.js';
 import { createRepositories, type Repositories } from '../db/repositories/index.js';
@@ -9,9 +9,12 @@ import { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 
-/** One call pipeline per process: the bot's replies and the jobs' deletions share its limits. */
+/**
+ * One call pipeline per process: the bot's replies and the jobs' deletions share its limits and
+ * its flood gate.
+ */
 export function createApiPolicy(config: Config, observer?: ApiObserver): ApiPolicy {
-  return {
+  return policyFrom({
     limiter: createRateLimiter({
       maxPerSecond: config.telegram.maxRps,
       perChatPerSecond: config.telegram.perChatRps,
@@ -19,7 +22,7 @@ export function createApiPolicy(config: Config, observer?: ApiObserver): ApiPoli
     maxRetryAfterSeconds: config.telegram.maxRetryAfterSeconds,
     maxRateLimitRetries: 10,
     ...(observer ? { observer } : {}),
-  };
+  });
 }
 
 /** The bot's @username, asked of Telegram once (the deep links in notices need it). */
@@ -44,10 +47,11 @@ export interface Maintenance {
   repos: Repositories;
 }
 
-/** The four jobs on the scheduler runtime, wired to the database and a Bot API client. */
+/** The four jobs on the scheduler runtime, wired to the database and a bulk-lane Bot API client. */
 export function createMaintenance(options: {
   config: Config;
   database: Database;
+  /** The bulk lane (createBulkApi): deletions and notices wait out flood control. */
   api: Api;
   logger: Logger;
   botUsername: () => Promise<string>;
@@ -67,7 +71,7 @@ export function createMaintenance(options: {
     botUsername: options.botUsername,
     timezone: config.scheduler.timezone,
     batchSize: config.deletion.batchSize,
-    maxAttempts: config.deletion.maxAttempts,
+    contentSafeLifetimeMs: config.deletion.maxContentMinutes * 60_000,
     telegramRetry: config.telegram.retry,
     concurrency: config.telegram.concurrency,
   };

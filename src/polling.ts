@@ -29,12 +29,10 @@ export async function pollWhileLeader(options: LeaderPollingOptions): Promise<vo
   let standingBy = false;
   try {
     while (!signal.aborted) {
-      const held = await leases
-        .acquire(POLLING_LEASE, instanceId, new Date(), leaseMs)
-        .catch((error: unknown) => {
-          logger.warn({ err: error }, 'could not check the polling lease');
-          return false;
-        });
+      const held = await leases.acquire(POLLING_LEASE, instanceId, leaseMs).catch((error: unknown) => {
+        logger.warn({ err: error }, 'could not check the polling lease');
+        return false;
+      });
       if (!held) {
         if (!standingBy) logger.info('another instance is receiving updates; standing by to take over');
         standingBy = true;
@@ -70,17 +68,35 @@ export async function pollWhileLeader(options: LeaderPollingOptions): Promise<vo
   }
 }
 
+/**
+ * Renews the lease while polling. A holder that cannot renew (database unreachable, process
+ * stalled) stops polling before the lease can run out: the lease was last confirmed when the
+ * renewal that succeeded was sent, so two thirds of a lease later it stops, well before another
+ * instance may take over.
+ */
 function keepLease(options: LeaderPollingOptions, everyMs: number): NodeJS.Timeout {
   const { bot, leases, instanceId, leaseMs, logger } = options;
+  let confirmedAt = performance.now();
+  let stopped = false;
+  const stopPolling = (message: string) => {
+    if (stopped) return;
+    stopped = true;
+    logger.error(message);
+    void bot.stop().catch(() => undefined);
+  };
   const timer = setInterval(() => {
+    if (performance.now() - confirmedAt > (leaseMs * 2) / 3) {
+      stopPolling('could not renew the polling lease in time; standing by so that no two instances poll');
+      return;
+    }
+    const sentAt = performance.now();
     leases
-      .acquire(POLLING_LEASE, instanceId, new Date(), leaseMs)
+      .acquire(POLLING_LEASE, instanceId, leaseMs)
       .then((held) => {
-        if (held) return;
-        logger.error('lost the polling lease to another instance; standing by');
-        void bot.stop().catch(() => undefined);
+        if (held) confirmedAt = Math.max(confirmedAt, sentAt);
+        else stopPolling('lost the polling lease to another instance; standing by');
       })
-      // The database may be out for a moment: keep polling; the lease outlives a few misses.
+      // The database may be out for a moment: keep polling while the lease still covers us.
       .catch((error: unknown) => logger.warn({ err: error }, 'could not renew the polling lease'));
   }, everyMs);
   timer.unref();

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
-import { createApi } from '../bot/telegram/api.js';
+import { createBulkApi } from '../bot/telegram/api.js';
 import type { RunOutcome } from '../schedulers/run-executor.js';
 import { JOB_NAMES, type JobName, loadConfig } from './config.js';
 import { openDatabase, StartupError } from './database.js';
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    const api = createApi(config.botToken, config.telegram.apiRoot, createApiPolicy(config));
+    const api = createBulkApi(config.botToken, config.telegram.apiRoot, createApiPolicy(config));
     const { runtime } = createMaintenance({
       config,
       database: opened.database,

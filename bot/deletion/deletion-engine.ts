@@ -16,8 +16,13 @@ export interface ChatDeletion {
   refusedIds: number[];
   /** The chat cannot be reached (blocked, deactivated, not found): nothing more can be done there. */
   unreachable: boolean;
-  /** Set when a 5xx/network/429 failure outlasted the retries: the caller should try again later. */
+  /** Set when a 5xx or network failure outlasted the retries: the caller should try again later. */
   transientError?: string;
+  /**
+   * The caller's signal ended the work before every message was answered for (stop, timeout, lost
+   * claim). Not a failure: nothing is known about the rest, so the caller leaves it untouched.
+   */
+  aborted?: boolean;
 }
 
 export interface DeletionEngineOptions {
@@ -129,10 +134,12 @@ export class DeletionEngine {
     return false;
   }
 
-  /** Unreachable chats and transient failures end the work in this chat for this run. */
+  /** Unreachable chats, aborts and transient failures end the work in this chat for this run. */
   private settleFailure(failure: CallFailure, chatId: number, result: ChatDeletion): true {
     if (failure.kind === 'unreachable') {
       result.unreachable = true;
+    } else if (failure.kind === 'aborted') {
+      result.aborted = true;
     } else {
       result.transientError = failure.description;
       this.options.logger.debug(
@@ -152,13 +159,13 @@ export class DeletionEngine {
       await withTransientRetry(call, this.options.retry, signal);
       return undefined;
     } catch (error) {
-      if (signal?.aborted) return { kind: 'transient', description: 'stopped before the call completed' };
+      if (signal?.aborted) return { kind: 'aborted', description: 'stopped before the call completed' };
       return { kind: classifyTelegramError(error), description: describeTelegramError(error) };
     }
   }
 }
 
 interface CallFailure {
-  kind: TelegramFailure;
+  kind: TelegramFailure | 'aborted';
   description: string;
 }

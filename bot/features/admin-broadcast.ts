@@ -1,8 +1,8 @@
 import { Composer } from 'grammy';
+import type { ObjectId } from 'mongodb';
 import type { BotContext, BotDeps } from '../context.js';
 import { formatTime } from '../services/content.js';
-import { MAX_DELETE_MINUTES } from '../services/delete-time.js';
-import { parseDuration } from '../validation.js';
+import { parseDuration, safeMaximumNote } from '../validation.js';
 
 /** /broadcast <duration>, as a reply to the message to send. */
 export function adminBroadcastFeature(deps: BotDeps): Composer<BotContext> {
@@ -14,20 +14,32 @@ export function adminBroadcastFeature(deps: BotDeps): Composer<BotContext> {
       await ctx.reply(usage);
       return;
     }
-    // Telegram cannot delete messages older than 48 hours, so a broadcast cannot outlive that.
-    const parsed = parseDuration(ctx.match, { minMinutes: 1, maxMinutes: MAX_DELETE_MINUTES });
+    // Telegram cannot delete messages older than 48 hours, so a broadcast cannot outlive that,
+    // less the broadcast deleter's schedule.
+    const maxMinutes = deps.config.deletion.maxBroadcastMinutes;
+    const parsed = parseDuration(ctx.match, { minMinutes: 1, maxMinutes });
     if (!parsed.ok) {
-      await ctx.reply(`${parsed.message}\n${usage}`);
+      await ctx.reply(`${parsed.message}\n${safeMaximumNote(maxMinutes)}\n${usage}`);
       return;
     }
     const deleteAt = new Date(ctx.now.getTime() + parsed.value * 60_000);
-    const { broadcastId, total } = await deps.broadcaster.start({
-      adminId: ctx.from?.id ?? 0,
-      adminChatId: ctx.chat.id,
-      sourceChatId: ctx.chat.id,
-      sourceMessageId: replied.message_id,
-      deleteAt,
-    });
+    let started: { broadcastId: ObjectId; total: number };
+    try {
+      started = await deps.broadcaster.start({
+        adminId: ctx.from?.id ?? 0,
+        adminChatId: ctx.chat.id,
+        sourceChatId: ctx.chat.id,
+        sourceMessageId: replied.message_id,
+        deleteAt,
+      });
+    } catch (error) {
+      ctx.log.error({ err: error }, 'broadcast could not start');
+      await ctx.reply(
+        'The broadcast could not start (the database or Telegram failed); nothing was sent. Try again.',
+      );
+      return;
+    }
+    const { broadcastId, total } = started;
     ctx.log.info({ broadcastId: broadcastId.toHexString(), total, deleteAt }, 'broadcast started');
     await ctx.reply(
       `Sending to ${total} users in the background; the copies will be deleted at ${formatTime(deleteAt, deps.config.scheduler.timezone)}.`,

@@ -1,7 +1,14 @@
 import { Composer } from 'grammy';
 import type { BotContext, BotDeps } from '../context.js';
-import { MAX_DELETE_MINUTES, MIN_DELETE_MINUTES } from '../services/delete-time.js';
-import { args, formatMinutes, parseDays, parseDuration, parseUserId } from '../validation.js';
+import { MIN_DELETE_MINUTES } from '../services/delete-time.js';
+import {
+  args,
+  formatMinutes,
+  parseDays,
+  parseDuration,
+  parseUserId,
+  safeMaximumNote,
+} from '../validation.js';
 
 /** /save, /setdeletetime, /deletetime and /bypass. */
 export function adminContentFeature(deps: BotDeps): Composer<BotContext> {
@@ -27,12 +34,10 @@ export function adminContentFeature(deps: BotDeps): Composer<BotContext> {
   });
 
   composer.command('setdeletetime', async (ctx) => {
-    const parsed = parseDuration(ctx.match, {
-      minMinutes: MIN_DELETE_MINUTES,
-      maxMinutes: MAX_DELETE_MINUTES,
-    });
+    const maxMinutes = deps.deleteTime.maxMinutes;
+    const parsed = parseDuration(ctx.match, { minMinutes: MIN_DELETE_MINUTES, maxMinutes });
     if (!parsed.ok) {
-      await ctx.reply(`${parsed.message}\nExample: /setdeletetime 30m`);
+      await ctx.reply(`${parsed.message}\n${safeMaximumNote(maxMinutes)}\nExample: /setdeletetime 30m`);
       return;
     }
     await deps.deleteTime.set(parsed.value, ctx.now, ctx.from?.id ?? 0);
@@ -46,7 +51,7 @@ export function adminContentFeature(deps: BotDeps): Composer<BotContext> {
       return;
     }
     await ctx.reply(
-      `Content is deleted ${formatMinutes(await deps.deleteTime.minutes())} after it is delivered.`,
+      `Content is deleted ${formatMinutes(await deps.deleteTime.minutes())} after it is delivered.\n${safeMaximumNote(deps.deleteTime.maxMinutes)}`,
     );
   });
 

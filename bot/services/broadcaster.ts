@@ -6,11 +6,20 @@ import type { StoredBroadcast } from '../../db/repositories/broadcasts.js';
 import type { Repositories } from '../../db/repositories/index.js';
 import type { Logger } from '../../src/logger.js';
 import { classifyTelegramError, describeTelegramError } from '../telegram/errors.js';
+import type { FloodGate } from '../telegram/flood-gate.js';
 import { type TransientRetryPolicy, withTransientRetry } from '../telegram/retry.js';
+import { forGrammy } from '../telegram/signal.js';
 import { formatTime } from './content.js';
+import { DeliveryRecorder } from './delivery-recorder.js';
+import { persist } from './persistent-write.js';
 
 export interface BroadcasterOptions {
+  /** The bulk lane: copies wait out flood control however long it lasts. */
   api: Api;
+  /** Progress edits go around the flood gate, so the admin sees why sending waits; default `api`. */
+  progressApi?: Api;
+  /** Told about flood waits, to show them in the progress message. */
+  gate?: FloodGate;
   repos: Repositories;
   logger: Logger;
   clock: () => Date;
@@ -19,14 +28,18 @@ export interface BroadcasterOptions {
   batchSize: number;
   concurrency: number;
   retry: TransientRetryPolicy;
-  /** A sending broadcast whose heartbeat is older than this was cut short by a dead process. */
-  staleAfterMs?: number;
+  /** Copies are sent with protect_content (no forwarding or saving). */
+  protectContent: boolean;
+  /**
+   * The sender beats every quarter of this; a sending broadcast silent for this long lost its
+   * sender, and the sweep (every half of this, on every instance) reports it.
+   */
+  leaseMs: number;
   /** At most one progress edit per this interval. */
   progressIntervalMs?: number;
+  /** Database failures lasting this long stop the sending (default `leaseMs`). */
+  databasePatienceMs?: number;
 }
-
-/** Copies recorded per database write while sending. */
-const RECORD_EVERY = 20;
 
 export interface BroadcastRequest {
   adminId: number;
@@ -36,26 +49,40 @@ export interface BroadcastRequest {
   deleteAt: Date;
 }
 
+interface Sending {
+  promise: Promise<void>;
+  controller: AbortController;
+  /** Ends the retrying of pending writes: the last resort at shutdown. */
+  writes: AbortController;
+}
+
 /**
- * Sends a broadcast to every reachable user in the background, so the bot keeps answering while
- * a large one goes out. Recipients are read page by page (never the whole user list), each copy
- * is recorded in `broadcast_messages` for the broadcast deleter, and the admin watches one
- * progress message. A broadcast cut short (stop, crash) is reported with its counts.
+ * Sends a broadcast to every reachable user in the background, so the bot keeps answering while a
+ * large one goes out. Recipients are read page by page (never the whole user list); each copy is
+ * recorded in `broadcast_messages` before its sender sends the next one, so the broadcast deleter
+ * knows every copy but the few in flight; the admin watches one progress message.
+ *
+ * Nothing ends a broadcast silently. Flood waits pause it (however long); database failures are
+ * retried, and when they last it stops sending, ends `interrupted` and tells the admin; a sender
+ * that dies is found by the sweep every instance runs, and the admin is told once.
  */
 export class Broadcaster {
-  private readonly running = new Map<string, { promise: Promise<void>; controller: AbortController }>();
-  private readonly staleAfterMs: number;
+  private readonly running = new Map<string, Sending>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
 
-  constructor(private readonly options: BroadcasterOptions) {
-    this.staleAfterMs = options.staleAfterMs ?? 2 * 60_000;
+  constructor(private readonly options: BroadcasterOptions) {}
+
+  private get progressApi(): Api {
+    return this.options.progressApi ?? this.options.api;
   }
 
   async start(request: BroadcastRequest): Promise<{ broadcastId: ObjectId; total: number }> {
-    const { repos, api, clock } = this.options;
+    const { repos, clock } = this.options;
     const now = clock();
     const total = (await repos.users.counts()).active;
     const counts: BroadcastCounts = { total, delivered: 0, blocked: 0, failed: 0 };
-    const progress = await api.sendMessage(request.adminChatId, progressText(counts));
+    const progress = await this.progressApi.sendMessage(request.adminChatId, progressText(counts));
     const broadcastId = await repos.broadcasts.create({
       delete_at: request.deleteAt,
       created_at: now,
@@ -67,45 +94,92 @@ export class Broadcaster {
       progress_chat_id: request.adminChatId,
       progress_message_id: progress.message_id,
       owner: this.options.instanceId,
-      heartbeat_at: now,
     });
     const controller = new AbortController();
+    const writes = new AbortController();
     const key = broadcastId.toHexString();
-    const promise = this.send(broadcastId, request, counts, progress.message_id, controller.signal)
+    const promise = this.send(
+      broadcastId,
+      request,
+      counts,
+      progress.message_id,
+      controller.signal,
+      writes.signal,
+    )
       .catch((error: unknown) =>
-        this.options.logger.error({ err: error, broadcastId: key }, 'broadcast failed'),
+        this.options.logger.error({ err: error, broadcastId: key }, 'broadcast ended by an unexpected error'),
       )
       .finally(() => this.running.delete(key));
-    this.running.set(key, { promise, controller });
+    this.running.set(key, { promise, controller, writes });
     return { broadcastId, total };
   }
 
-  /** Reports broadcasts whose sender died mid-send (call at start-up). */
-  async recoverInterrupted(): Promise<number> {
-    const now = this.options.clock();
+  /** Sweeps now and then every half lease, on every instance, for broadcasts whose sender died. */
+  startSweeping(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(
+      () => void this.sweepInterrupted(),
+      Math.max(500, this.options.leaseMs / 2),
+    );
+    this.sweepTimer.unref();
+    void this.sweepInterrupted();
+  }
+
+  /**
+   * Reports broadcasts whose sender stopped beating for a lease (its process died mid-send, or
+   * restarted). The takeover is one conditional update, so exactly one instance reports each.
+   * Never rejects.
+   */
+  sweepInterrupted(): Promise<number> {
+    this.sweeping ??= this.takeOverAll().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async takeOverAll(): Promise<number> {
     let recovered = 0;
-    for (;;) {
-      const stale = await this.options.repos.broadcasts.takeOverStale(
-        new Date(now.getTime() - this.staleAfterMs),
-        now,
-      );
-      if (!stale) return recovered;
-      recovered += 1;
+    try {
+      for (;;) {
+        const stale = await this.options.repos.broadcasts.takeOverStale(this.options.leaseMs);
+        if (!stale) return recovered;
+        recovered += 1;
+        this.options.logger.warn(
+          { broadcastId: stale._id.toHexString(), counts: stale.counts, owner: stale.owner },
+          'broadcast was cut short: its sender stopped',
+        );
+        await this.report(stale, interruptedText(stale.counts, stale.delete_at, this.options.timezone));
+      }
+    } catch (error) {
       this.options.logger.warn(
-        { broadcastId: stale._id.toHexString(), counts: stale.counts },
-        'broadcast was cut short',
+        { err: error },
+        'could not look for interrupted broadcasts; trying again later',
       );
-      await this.report(stale, interruptedText(stale.counts, stale.delete_at, this.options.timezone));
+      return recovered;
     }
   }
 
-  /** Stops sending; broadcasts in progress end as interrupted and are reported. */
+  /**
+   * Stops sending: broadcasts in progress end as interrupted and are reported. Waits for them up
+   * to `timeoutMs`; writes still failing by then are given up and their copies logged.
+   */
   async stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
     const running = [...this.running.values()];
     for (const entry of running) entry.controller.abort(new Error('the bot is stopping'));
-    if (running.length === 0) return;
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([Promise.allSettled(running.map((entry) => entry.promise)), timeout]);
+    const all = Promise.allSettled([...running.map((entry) => entry.promise), this.sweeping]);
+    const settled = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+      void all.then(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (settled) return;
+    for (const entry of running) entry.writes.abort(new Error('the bot is stopping'));
+    await Promise.race([all, new Promise((resolve) => setImmediate(resolve))]);
   }
 
   /** Resolves when no broadcast is being sent by this process (tests). */
@@ -119,76 +193,141 @@ export class Broadcaster {
     request: BroadcastRequest,
     counts: BroadcastCounts,
     progressMessageId: number,
-    signal: AbortSignal,
+    stopSignal: AbortSignal,
+    writesSignal: AbortSignal,
   ): Promise<void> {
-    const { repos, clock, logger } = this.options;
-    let afterId: ObjectId | undefined;
-    let lastProgressAt = 0;
+    const { repos, clock, logger, instanceId } = this.options;
+    const log = logger.child({ broadcastId: broadcastId.toHexString() });
+    const patienceMs = this.options.databasePatienceMs ?? this.options.leaseMs;
+    const takenOver = new AbortController();
+    const databaseDown = new AbortController();
+    const signal = AbortSignal.any([stopSignal, takenOver.signal, databaseDown.signal]);
+    let reported = false;
+    const progress = (text: string) => this.editProgress(request.adminChatId, progressMessageId, text);
+    const tellAdmin = async (text: string) => {
+      if (reported) return;
+      reported = true;
+      await progress(progressText(counts));
+      await this.options.api.sendMessage(request.adminChatId, text).catch((error: unknown) => {
+        log.warn({ err: error }, 'could not report the broadcast result to the admin');
+      });
+    };
+    const persistOptions = {
+      patienceMs,
+      onStuck: (error: unknown) => {
+        if (databaseDown.signal.aborted) return;
+        log.error({ err: error }, 'the database keeps failing; stopping the broadcast');
+        databaseDown.abort(new Error('the database is unavailable'));
+        void tellAdmin(databaseText(counts, request.deleteAt, this.options.timezone));
+      },
+      onRetry: (error: unknown, attempt: number) => {
+        if (attempt === 1) log.warn({ err: error }, 'database write failed; retrying');
+      },
+    };
+    const recorder = new DeliveryRecorder({
+      broadcasts: repos.broadcasts,
+      users: repos.users,
+      broadcastId,
+      clock,
+      persist: persistOptions,
+      signal: writesSignal,
+    });
+    const heartbeat = setInterval(
+      () => {
+        repos.broadcasts
+          .heartbeat(broadcastId, instanceId)
+          .then((ours) => {
+            if (ours || takenOver.signal.aborted) return;
+            log.error(
+              'another instance declared this broadcast interrupted (this process stalled?); stopping',
+            );
+            takenOver.abort(new Error('declared interrupted elsewhere'));
+          })
+          .catch((error: unknown) => log.warn({ err: error }, 'broadcast heartbeat failed'));
+      },
+      Math.max(250, this.options.leaseMs / 4),
+    );
+    heartbeat.unref();
+    const unwatchFloods = this.options.gate?.onClose((wait) => {
+      void progress(waitingText(counts, wait.retryAfterSeconds));
+    });
+
     let expired = false;
-    while (!signal.aborted) {
-      if (clock().getTime() >= request.deleteAt.getTime()) {
-        // Past its deletion time a copy would be deleted at once; stop sending.
-        expired = true;
-        break;
+    try {
+      let afterId: ObjectId | undefined;
+      let lastProgressAt = 0;
+      while (!signal.aborted) {
+        if (clock().getTime() >= request.deleteAt.getTime()) {
+          // Past its deletion time a copy would be deleted at once; stop sending.
+          expired = true;
+          break;
+        }
+        // A fresh query per page: a cursor held open for an hour-long broadcast would time out.
+        const page = await persist(
+          () =>
+            repos.users
+              .reachableRecipients(this.options.batchSize, afterId)
+              .limit(this.options.batchSize)
+              .toArray(),
+          { ...persistOptions, signal },
+        ).catch(() => []);
+        if (page.length === 0) break;
+        afterId = page.at(-1)?._id;
+        await pMap(
+          page,
+          async (user) => {
+            const outcome = await this.copyTo(user.chat_id, request, signal);
+            if (outcome.kind === 'delivered') {
+              counts.delivered += 1;
+              await recorder.delivered({
+                chat_id: user.chat_id,
+                message_id: outcome.messageId,
+                sent_at: clock(),
+              });
+            } else if (outcome.kind === 'blocked') {
+              counts.blocked += 1;
+              await recorder.blocked(user.chat_id);
+            } else if (outcome.kind === 'failed') {
+              counts.failed += 1;
+              await recorder.failed();
+            }
+          },
+          { concurrency: this.options.concurrency },
+        );
+        if (Date.now() - lastProgressAt >= (this.options.progressIntervalMs ?? 3_000)) {
+          lastProgressAt = Date.now();
+          await progress(progressText(counts));
+        }
       }
-      // A fresh query per page: a cursor held open for an hour-long broadcast would time out.
-      const page = await repos.users
-        .reachableRecipients(this.options.batchSize, afterId)
-        .limit(this.options.batchSize)
-        .toArray();
-      if (page.length === 0) break;
-      afterId = page.at(-1)?._id;
-      // Deliveries are recorded every few copies rather than once per page: a crash can then
-      // leave at most a handful of copies unrecorded (and so never deleted).
-      const pending: { chat_id: number; message_id: number }[] = [];
-      const blockedChats: number[] = [];
-      let failed = 0;
-      const flush = async () => {
-        const copies = pending.splice(0);
-        await repos.broadcasts.recordDeliveries(broadcastId, copies);
-        await repos.broadcasts.addCounts(broadcastId, { delivered: copies.length });
-        counts.delivered += copies.length;
-      };
-      await pMap(
-        page,
-        async (user) => {
-          const outcome = await this.copyTo(user.chat_id, request, signal);
-          if (outcome.kind === 'delivered') {
-            pending.push({ chat_id: user.chat_id, message_id: outcome.messageId });
-            if (pending.length >= RECORD_EVERY) await flush();
-          } else if (outcome.kind === 'blocked') {
-            blockedChats.push(user.chat_id);
-          } else if (outcome.kind === 'failed') {
-            failed += 1;
-          }
-        },
-        { concurrency: this.options.concurrency },
+      await recorder.drain();
+    } finally {
+      clearInterval(heartbeat);
+      unwatchFloods?.();
+    }
+    if (recorder.lostCopies.length > 0) {
+      log.error(
+        { copies: recorder.lostCopies },
+        'copies sent but never recorded (the database was down until shutdown); delete them by hand',
       );
-      await flush();
-      await repos.broadcasts.addCounts(broadcastId, { blocked: blockedChats.length, failed });
-      await repos.users.markBlockedByChat(blockedChats, clock());
-      await repos.broadcasts.heartbeat(broadcastId, clock());
-      counts.blocked += blockedChats.length;
-      counts.failed += failed;
-      if (Date.now() - lastProgressAt >= (this.options.progressIntervalMs ?? 3_000)) {
-        lastProgressAt = Date.now();
-        await this.editProgress(request.adminChatId, progressMessageId, progressText(counts));
-      }
     }
 
     const interrupted = signal.aborted;
-    await repos.broadcasts.setStatus(broadcastId, interrupted ? 'interrupted' : 'sent', clock());
-    logger.info(
-      { broadcastId: broadcastId.toHexString(), counts, interrupted, expired },
-      'broadcast sending ended',
+    if (takenOver.signal.aborted) return; // the instance that took it over has told the admin
+    const finished = await persist(
+      () => repos.broadcasts.finish(broadcastId, instanceId, interrupted ? 'interrupted' : 'sent'),
+      { ...persistOptions, onStuck: () => {}, signal: writesSignal },
+      // Not written before shutdown: the broadcast still says `sending`, and the sweep of the next
+      // instance to look reports it then.
+    ).catch(() => false);
+    log.info({ counts, interrupted, expired }, 'broadcast sending ended');
+    if (!finished) return;
+    await tellAdmin(
+      databaseDown.signal.aborted
+        ? databaseText(counts, request.deleteAt, this.options.timezone)
+        : interrupted
+          ? interruptedText(counts, request.deleteAt, this.options.timezone)
+          : finishedText(counts, request.deleteAt, this.options.timezone, expired),
     );
-    await this.editProgress(request.adminChatId, progressMessageId, progressText(counts));
-    const text = interrupted
-      ? interruptedText(counts, request.deleteAt, this.options.timezone)
-      : finishedText(counts, request.deleteAt, this.options.timezone, expired);
-    await this.options.api.sendMessage(request.adminChatId, text).catch((error: unknown) => {
-      logger.warn({ err: error }, 'could not report the broadcast result to the admin');
-    });
   }
 
   private async copyTo(
@@ -200,10 +339,17 @@ export class Broadcaster {
   > {
     if (signal.aborted) return { kind: 'skipped' };
     try {
-      // No abort signal on the call itself: a copy cancelled in flight may still have been sent,
-      // and a copy we do not know about is a copy nobody will delete.
+      // The signal ends waits for a turn or for flood control; once on the wire the call is not
+      // cancelled (see bot/telegram/api.ts), so a copy that was sent is never lost track of.
       const copy = await withTransientRetry(
-        () => this.options.api.copyMessage(chatId, request.sourceChatId, request.sourceMessageId),
+        () =>
+          this.options.api.copyMessage(
+            chatId,
+            request.sourceChatId,
+            request.sourceMessageId,
+            { protect_content: this.options.protectContent },
+            forGrammy(signal),
+          ),
         this.options.retry,
         signal,
       );
@@ -218,7 +364,7 @@ export class Broadcaster {
 
   private async editProgress(chatId: number, messageId: number, text: string): Promise<void> {
     try {
-      await this.options.api.editMessageText(chatId, messageId, text);
+      await this.progressApi.editMessageText(chatId, messageId, text);
     } catch (error) {
       // "message is not modified" and a deleted progress message are both fine to ignore.
       this.options.logger.debug({ answer: describeTelegramError(error) }, 'progress message not updated');
@@ -239,6 +385,10 @@ function progressText(counts: BroadcastCounts): string {
   return `📣 Broadcasting: ${done}/${counts.total} (delivered ${counts.delivered}, blocked ${counts.blocked}, failed ${counts.failed})`;
 }
 
+function waitingText(counts: BroadcastCounts, seconds: number): string {
+  return `${progressText(counts)}\n⏳ Telegram asked the bot to slow down: waiting ${seconds} s, then sending goes on.`;
+}
+
 function finishedText(counts: BroadcastCounts, deleteAt: Date, timezone: string, expired: boolean): string {
   return [
     expired ? '📣 Broadcast stopped at its deletion time.' : '📣 Broadcast finished.',
@@ -249,8 +399,16 @@ function finishedText(counts: BroadcastCounts, deleteAt: Date, timezone: string,
 
 function interruptedText(counts: BroadcastCounts, deleteAt: Date, timezone: string): string {
   return [
-    '📣 Broadcast interrupted by a restart.',
+    '📣 Broadcast interrupted: the bot stopped or restarted while sending.',
     `Delivered ${counts.delivered}, blocked ${counts.blocked}, failed ${counts.failed} (of ${counts.total} users); the rest were not sent.`,
     `The delivered copies will still be deleted at ${formatTime(deleteAt, timezone)}.`,
+  ].join('\n');
+}
+
+function databaseText(counts: BroadcastCounts, deleteAt: Date, timezone: string): string {
+  return [
+    '📣 Broadcast stopped: the database is unavailable, so no more copies are sent.',
+    `Delivered ${counts.delivered}, blocked ${counts.blocked}, failed ${counts.failed} (of ${counts.total} users); the rest were not sent.`,
+    `The delivered copies are recorded as soon as the database is back and will be deleted at ${formatTime(deleteAt, timezone)}.`,
   ].join('\n');
 }

@@ -1,80 +1,119 @@
-import type { Collection, FindCursor, ObjectId } from 'mongodb';
-import type { BroadcastCounts, BroadcastDoc, BroadcastMessageDoc, BroadcastStatus } from '../collections.js';
+import { type Collection, ObjectId } from 'mongodb';
+import type { BroadcastCounts, BroadcastDoc, BroadcastMessageDoc } from '../collections.js';
+import { insertWithServerTime, literally, olderThanServerNow, SERVER_NOW } from '../server-time.js';
+import type { Bookmark } from './pending-deletions.js';
 
 export type StoredBroadcast = BroadcastDoc & { _id: ObjectId };
 export type StoredBroadcastMessage = BroadcastMessageDoc & { _id: ObjectId };
 
+export interface DeliveredCopy {
+  chat_id: number;
+  message_id: number;
+  sent_at: Date;
+}
+
+/**
+ * Broadcasts and their delivered copies. A sending broadcast carries its sender's heartbeat in the
+ * database server's time, so a sender that died is recognised by every instance alike, whatever
+ * their clocks say.
+ */
 export class BroadcastsRepository {
   constructor(
     private readonly broadcasts: Collection<BroadcastDoc>,
     private readonly recipients: Collection<BroadcastMessageDoc>,
   ) {}
 
-  async create(doc: Omit<BroadcastDoc, '_id'>): Promise<ObjectId> {
-    const result = await this.broadcasts.insertOne({ ...doc });
-    return result.insertedId;
+  async create(doc: Omit<BroadcastDoc, '_id' | 'heartbeat_at'>): Promise<ObjectId> {
+    const id = new ObjectId();
+    await insertWithServerTime(
+      this.broadcasts as Collection<StoredBroadcast>,
+      { ...doc, _id: id, heartbeat_at: doc.created_at },
+      ['heartbeat_at'],
+      'status',
+    );
+    return id;
   }
 
   findById(id: ObjectId): Promise<StoredBroadcast | null> {
     return this.broadcasts.findOne({ _id: id }) as Promise<StoredBroadcast | null>;
   }
 
-  async recordDeliveries(
-    broadcastId: ObjectId,
-    copies: ReadonlyArray<{ chat_id: number; message_id: number }>,
-  ) {
+  async recordDeliveries(broadcastId: ObjectId, copies: readonly DeliveredCopy[]): Promise<void> {
     if (copies.length === 0) return;
     await this.recipients.insertMany(
-      copies.map((copy) => ({
-        broadcast_id: broadcastId,
-        chat_id: copy.chat_id,
-        message_id: copy.message_id,
-      })),
+      copies.map((copy) => ({ broadcast_id: broadcastId, ...copy })),
       { ordered: false },
     );
   }
 
   async addCounts(id: ObjectId, delta: Partial<BroadcastCounts>): Promise<void> {
-    const inc = Object.fromEntries(Object.entries(delta).map(([key, value]) => [`counts.${key}`, value]));
+    const inc = Object.fromEntries(
+      Object.entries(delta)
+        .filter(([, value]) => value !== 0)
+        .map(([key, value]) => [`counts.${key}`, value]),
+    );
     if (Object.keys(inc).length > 0) await this.broadcasts.updateOne({ _id: id }, { $inc: inc });
   }
 
-  async heartbeat(id: ObjectId, at: Date): Promise<void> {
-    await this.broadcasts.updateOne({ _id: id, status: 'sending' }, { $set: { heartbeat_at: at } });
+  /** Keeps a sending broadcast alive; false once it is no longer this owner's to send. */
+  async heartbeat(id: ObjectId, owner: string): Promise<boolean> {
+    const result = await this.broadcasts.updateOne({ _id: id, status: 'sending', owner }, [
+      { $set: { heartbeat_at: SERVER_NOW } },
+    ]);
+    return result.matchedCount === 1;
   }
 
   /**
-   * Takes over one broadcast whose sender stopped beating (its process died mid-send) and marks
-   * it interrupted; the conditional update lets exactly one instance report it.
+   * Takes over one broadcast whose sender stopped beating for longer than `leaseMs` (its process
+   * died mid-send) and marks it interrupted; the conditional update lets exactly one instance
+   * report it.
    */
-  takeOverStale(staleBefore: Date, now: Date): Promise<StoredBroadcast | null> {
+  takeOverStale(leaseMs: number): Promise<StoredBroadcast | null> {
     return this.broadcasts.findOneAndUpdate(
-      { status: 'sending', heartbeat_at: { $lt: staleBefore } },
-      { $set: { status: 'interrupted', finished_at: now } },
+      { status: 'sending', ...olderThanServerNow('heartbeat_at', leaseMs) },
+      [{ $set: { status: 'interrupted', finished_at: SERVER_NOW } }],
       { returnDocument: 'after' },
     ) as Promise<StoredBroadcast | null>;
   }
 
-  async setStatus(id: ObjectId, status: BroadcastStatus, at: Date): Promise<void> {
-    await this.broadcasts.updateOne(
-      { _id: id },
-      { $set: status === 'sending' ? { status } : { status, finished_at: at } },
-    );
+  /**
+   * Ends a broadcast this owner was sending; false when another instance had already declared it
+   * interrupted (and reported it), so the owner does not report it a second time.
+   */
+  async finish(id: ObjectId, owner: string, status: 'sent' | 'interrupted'): Promise<boolean> {
+    const result = await this.broadcasts.updateOne({ _id: id, status: 'sending', owner }, [
+      { $set: { ...literally({ status }), finished_at: SERVER_NOW } },
+    ]);
+    return result.matchedCount === 1;
   }
 
-  /** Broadcasts whose lifetime is over, oldest first. */
-  expired(now: Date): FindCursor<StoredBroadcast> {
-    return this.broadcasts
-      .find({ delete_at: { $lte: now } })
-      .sort({ delete_at: 1 }) as FindCursor<StoredBroadcast>;
+  /** Broadcasts whose lifetime is over, in `delete_at` order, one page after `after`. */
+  expiredPage(now: Date, after: Bookmark | undefined, limit: number): Promise<StoredBroadcast[]> {
+    const range = { delete_at: { $lte: now } };
+    const filter = after
+      ? {
+          $and: [
+            range,
+            { $or: [{ delete_at: { $gt: after.at } }, { delete_at: after.at, _id: { $gt: after.id } }] },
+          ],
+        }
+      : range;
+    return this.broadcasts.find(filter).sort({ delete_at: 1, _id: 1 }).limit(limit).toArray() as Promise<
+      StoredBroadcast[]
+    >;
   }
 
-  /** One broadcast's delivered copies, streamed in batches; never the whole recipient list at once. */
-  copies(broadcastId: ObjectId, batchSize: number): FindCursor<StoredBroadcastMessage> {
+  /** One page of a broadcast's delivered copies in `_id` order; never the whole recipient list. */
+  copiesPage(
+    broadcastId: ObjectId,
+    afterId: ObjectId | undefined,
+    limit: number,
+  ): Promise<StoredBroadcastMessage[]> {
     return this.recipients
-      .find({ broadcast_id: broadcastId })
+      .find(afterId ? { broadcast_id: broadcastId, _id: { $gt: afterId } } : { broadcast_id: broadcastId })
       .sort({ _id: 1 })
-      .batchSize(batchSize) as FindCursor<StoredBroadcastMessage>;
+      .limit(limit)
+      .toArray() as Promise<StoredBroadcastMessage[]>;
   }
 
   countCopies(broadcastId: ObjectId): Promise<number> {
@@ -87,6 +126,7 @@ export class BroadcastsRepository {
     return result.deletedCount;
   }
 
+  /** Remembers a transient failure for operators; the copy stays for the next run. */
   async recordCopyAttempt(ids: readonly ObjectId[]): Promise<void> {
     if (ids.length === 0) return;
     await this.recipients.updateMany({ _id: { $in: [...ids] } }, { $inc: { attempts: 1 } });

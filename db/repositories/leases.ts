@@ -1,26 +1,29 @@
 import { type Collection, MongoServerError } from 'mongodb';
+import { notAfterServerNow, serverNowPlus } from '../server-time.js';
 
 export const LEASES_COLLECTION = 'bot_leases';
 
 export interface LeaseDoc {
   _id: string;
   owner: string;
+  /** The database server's time when the lease runs out unless renewed. */
   expires_at: Date;
 }
 
 /**
  * Named leases held by one instance at a time and kept alive by renewing them. A lease whose
- * holder stopped renewing (crashed, frozen) is free once it expires.
+ * holder stopped renewing (crashed, frozen) is free once it expires. Expiry is set and judged
+ * with the database server's clock, so hosts whose clocks differ agree on who holds it.
  */
 export class LeasesRepository {
   constructor(private readonly leases: Collection<LeaseDoc>) {}
 
-  /** Takes or renews the lease; true when `owner` holds it until `now + ttlMs`. */
-  async acquire(name: string, owner: string, now: Date, ttlMs: number): Promise<boolean> {
+  /** Takes or renews the lease; true when `owner` holds it for the next `ttlMs`. */
+  async acquire(name: string, owner: string, ttlMs: number): Promise<boolean> {
     try {
       const lease = await this.leases.findOneAndUpdate(
-        { _id: name, $or: [{ owner }, { expires_at: { $lte: now } }] },
-        { $set: { owner, expires_at: new Date(now.getTime() + ttlMs) } },
+        { _id: name, $or: [{ owner }, notAfterServerNow('expires_at')] },
+        [{ $set: { owner: { $literal: owner }, expires_at: serverNowPlus(ttlMs) } }],
         { upsert: true, returnDocument: 'after' },
       );
       return lease?.owner === owner;

@@ -1,7 +1,9 @@
 import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
+import { stillDeletable } from '../../bot/deletion/deletion-window.js';
 import type { StoredBroadcast, StoredBroadcastMessage } from '../../db/repositories/broadcasts.js';
-import { forEachBatch } from './batches.js';
+import type { Bookmark } from '../../db/repositories/pending-deletions.js';
+import { forEachPage } from './batches.js';
 import type { JobDeps, RunInput } from './deps.js';
 
 export interface BroadcastDeleterResult extends Record<string, number> {
@@ -9,77 +11,91 @@ export interface BroadcastDeleterResult extends Record<string, number> {
   broadcasts: number;
   /** Copies confirmed gone from recipients' chats. */
   messagesDeleted: number;
-  /** Copies that could not be deleted for good (too old, chat unreachable, given up). */
+  /** Copies that can no longer be deleted (older than 48 hours, chat gone). */
   failed: number;
   /** Copies left for the next run after a transient failure. */
   deferred: number;
 }
 
-/** Expired broadcasts handled per run; the rest wait for the next hourly run. */
-const MAX_BROADCASTS_PER_RUN = 100;
+/** Expired broadcasts read per query. */
+const BROADCAST_PAGE = 20;
 
 /**
  * Deletes expired broadcasts from every recipient's chat. The seed loaded every user and asked
- * Telegram for each; here the delivered copies (`broadcast_messages`, one per recipient) stream in
- * batches, so memory stays flat however many recipients there are, and each batch's copies are
- * removed in one `deleteMany` once handled. The broadcast document goes last, when no copy is left.
+ * Telegram for each; here the delivered copies (`broadcast_messages`, one per recipient) are read
+ * page by page, so memory stays flat however many recipients there are, and each page's copies
+ * are removed in one `deleteMany` once handled. The broadcast document goes last, when no copy is
+ * left. A run keeps looking for broadcasts that expire while it works (a big one can take an
+ * hour), so none waits for a later run.
  */
 export async function deleteExpiredBroadcasts(
   deps: JobDeps,
   input: RunInput,
 ): Promise<BroadcastDeleterResult> {
   const result: BroadcastDeleterResult = { broadcasts: 0, messagesDeleted: 0, failed: 0, deferred: 0 };
-  // Ids first: a cursor held open across an hour of deletions would time out on the server.
-  const expired = await deps.repos.broadcasts.expired(input.now).limit(MAX_BROADCASTS_PER_RUN).toArray();
-  for (const broadcast of expired) {
-    if (input.signal.aborted) break;
-    if (input.dryRun) {
-      result.broadcasts += 1;
-      result.messagesDeleted += await deps.repos.broadcasts.countCopies(broadcast._id);
-      continue;
-    }
-    const deferredBefore = result.deferred;
-    await deleteCopies(deps, input, broadcast, result);
-    if (input.signal.aborted || result.deferred > deferredBefore) continue;
-    if (broadcast.status === 'sending') {
-      // Still going out (its sender stops at delete_at); a later run removes what it adds.
-      input.logger.info(
-        { broadcastId: broadcast._id.toHexString() },
-        'broadcast still sending; removal postponed',
-      );
-      continue;
-    }
-    if (await deps.repos.broadcasts.removeIfNoCopiesLeft(broadcast._id)) {
-      result.broadcasts += 1;
-      input.logger.info(
-        { broadcastId: broadcast._id.toHexString(), counts: broadcast.counts },
-        'expired broadcast deleted from every chat',
-      );
-    }
-  }
+  await forEachPage<StoredBroadcast, Bookmark>({
+    // The clock, not the run's start: broadcasts expiring during the run are picked up too.
+    fetch: (after, limit) =>
+      deps.repos.broadcasts.expiredPage(input.dryRun ? input.now : input.clock(), after, limit),
+    bookmark: (broadcast) => ({ at: broadcast.delete_at, id: broadcast._id }),
+    size: BROADCAST_PAGE,
+    signal: input.signal,
+    handle: async (page) => {
+      for (const broadcast of page) {
+        if (input.signal.aborted) return;
+        await handleBroadcast(deps, input, broadcast, result);
+      }
+    },
+  });
   return result;
 }
 
-async function deleteCopies(
+async function handleBroadcast(
   deps: JobDeps,
   input: RunInput,
   broadcast: StoredBroadcast,
   result: BroadcastDeleterResult,
 ): Promise<void> {
-  await forEachBatch(
-    deps.repos.broadcasts.copies(broadcast._id, deps.batchSize),
-    deps.batchSize,
-    input.signal,
-    (batch) => deleteBatch(deps, input, batch, result),
-  );
+  if (input.dryRun) {
+    result.broadcasts += 1;
+    result.messagesDeleted += await deps.repos.broadcasts.countCopies(broadcast._id);
+    return;
+  }
+  const deferredBefore = result.deferred;
+  await forEachPage<StoredBroadcastMessage, ObjectId>({
+    fetch: (after, limit) => deps.repos.broadcasts.copiesPage(broadcast._id, after, limit),
+    bookmark: (copy) => copy._id,
+    size: deps.batchSize,
+    signal: input.signal,
+    handle: (copies) => deleteBatch(deps, input, broadcast, copies, result),
+  });
+  if (input.signal.aborted || result.deferred > deferredBefore) return;
+  if (broadcast.status === 'sending') {
+    // Still going out (its sender stops at delete_at, or is found dead by the sweep); a later run
+    // removes what it adds.
+    input.logger.info(
+      { broadcastId: broadcast._id.toHexString() },
+      'broadcast still sending; removal postponed',
+    );
+    return;
+  }
+  if (await deps.repos.broadcasts.removeIfNoCopiesLeft(broadcast._id)) {
+    result.broadcasts += 1;
+    input.logger.info(
+      { broadcastId: broadcast._id.toHexString(), counts: broadcast.counts },
+      'expired broadcast deleted from every chat',
+    );
+  }
 }
 
 async function deleteBatch(
   deps: JobDeps,
   input: RunInput,
+  broadcast: StoredBroadcast,
   copies: StoredBroadcastMessage[],
   result: BroadcastDeleterResult,
 ): Promise<void> {
+  await input.confirmClaim();
   const remove: ObjectId[] = [];
   const retry: ObjectId[] = [];
   const unreachableChats: number[] = [];
@@ -88,18 +104,20 @@ async function deleteBatch(
     async (copy) => {
       if (input.signal.aborted) return;
       const deletion = await deps.engine.deleteFromChat(copy.chat_id, [copy.message_id], input.signal);
+      // An abort is not a failure: the copy stays as it was for the next run.
+      if (deletion.aborted) return;
       if (deletion.transientError !== undefined) {
-        if (input.signal.aborted) return;
-        if ((copy.attempts ?? 0) + 1 >= deps.maxAttempts) {
-          input.logger.warn(
-            { chatId: copy.chat_id, messageId: copy.message_id, error: deletion.transientError },
-            `giving up on a broadcast copy after ${deps.maxAttempts} failed runs`,
-          );
-          result.failed += 1;
-          remove.push(copy._id);
-        } else {
+        // Given up only once Telegram no longer lets it be deleted, never after a number of runs.
+        if (stillDeletable(copy.sent_at ?? broadcast.created_at, input.now)) {
           retry.push(copy._id);
+          return;
         }
+        input.logger.warn(
+          { chatId: copy.chat_id, messageId: copy.message_id, error: deletion.transientError },
+          'giving up on a broadcast copy: it is past the 48 hours Telegram allows for deleting',
+        );
+        result.failed += 1;
+        remove.push(copy._id);
         return;
       }
       result.messagesDeleted += deletion.done;

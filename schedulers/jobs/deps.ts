@@ -7,6 +7,7 @@ import type { Logger } from '../../src/logger.js';
 /** Everything the maintenance jobs need, injected so tests and the command line can build it. */
 export interface JobDeps {
   repos: Repositories;
+  /** The bulk lane: waits out flood control however long it lasts (see bot/telegram/api.ts). */
   api: Api;
   engine: DeletionEngine;
   /** The bot's @username, for the "Click Here" deep links. */
@@ -14,8 +15,11 @@ export interface JobDeps {
   timezone: string;
   /** Records processed per database round trip. */
   batchSize: number;
-  /** Runs a record may fail transiently (5xx, network) before it is given up with a warning. */
-  maxAttempts: number;
+  /**
+   * Content older than this (counted from when its record was written) is nearest to Telegram's
+   * 48-hour limit: the message deleter handles it first, even before its `delete_at`.
+   */
+  contentSafeLifetimeMs: number;
   /** Chats worked on at once; the rate limiter paces the calls, this keeps its queue short. */
   concurrency: number;
   /** Retries within one run for a call that hit a 5xx or network error. */
@@ -24,8 +28,17 @@ export interface JobDeps {
 
 /** The slice of a run context a job body uses; the manual entry points accept just this. */
 export interface RunInput {
+  /** The run's "now", fixed when it started. */
   now: Date;
+  /** The runtime's clock, for jobs that look again after working a while. */
+  clock(): Date;
   signal: AbortSignal;
   logger: Logger;
   dryRun: boolean;
+  /**
+   * Resolves while this run still holds its claim and throws once another instance declared it
+   * abandoned (after a stall, say). Called before each batch's side effects; cheap when the claim
+   * was confirmed recently.
+   */
+  confirmClaim(): Promise<void>;
 }

@@ -13,9 +13,11 @@ const MINUTE = 60_000;
 
 const input = (ctx: JobContext): RunInput => ({
   now: ctx.now,
+  clock: ctx.clock,
   signal: ctx.signal,
   logger: ctx.logger,
   dryRun: ctx.dryRun,
+  confirmClaim: ctx.confirmClaim,
 });
 
 /** The four maintenance jobs of the seed, with their schedules. */

@@ -1,11 +1,12 @@
 import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
+import { stillDeletable } from '../../bot/deletion/deletion-window.js';
 import { deletionNotice } from '../../bot/notices.js';
 import { classifyTelegramError, describeTelegramError } from '../../bot/telegram/errors.js';
 import { withTransientRetry } from '../../bot/telegram/retry.js';
 import { forGrammy } from '../../bot/telegram/signal.js';
-import type { DuePendingDeletion } from '../../db/repositories/pending-deletions.js';
-import { forEachBatch } from './batches.js';
+import type { Bookmark, DuePendingDeletion } from '../../db/repositories/pending-deletions.js';
+import { forEachPage } from './batches.js';
 import type { JobDeps, RunInput } from './deps.js';
 
 export interface MessageDeleterResult extends Record<string, number> {
@@ -15,7 +16,7 @@ export interface MessageDeleterResult extends Record<string, number> {
   messagesDeleted: number;
   /** "Deleted" notices sent. */
   notices: number;
-  /** Messages that could not be deleted for good (too old, chat unreachable, given up). */
+  /** Messages that can no longer be deleted (older than 48 hours, chat gone). */
   failed: number;
   /** Records left for the next run after a transient failure. */
   deferred: number;
@@ -29,30 +30,56 @@ interface BatchOutcome {
   unreachableChats: number[];
 }
 
+const bookmarkBy =
+  (field: 'delete_at' | 'created_at') =>
+  (record: DuePendingDeletion): Bookmark => ({ at: record[field], id: record._id });
+
 /**
  * For every due `pending_deletions` record: delete its messages, send the "deleted" notice with a
  * "Click Here" button that brings the content back, then remove the record.
  *
- * Records stream from a cursor in batches. Within a batch, records of the same chat share one
- * `deleteMessages` call. A record is removed only after its messages and notice were handled, in
- * one `deleteMany` per batch; so a crash loses nothing, and the only repeat it can cause is the
- * notices of the batch in flight (sent, but their records not yet removed): at most `batchSize`.
+ * Two passes, each read page by page from a bookmark: first the records nearest to Telegram's
+ * 48-hour limit (oldest `created_at`; normally none, after an outage the ones that must not wait
+ * behind the backlog), then every due record in `delete_at` order. Within a page, records of the
+ * same chat share one `deleteMessages` call. A record leaves the collection only once its
+ * messages are gone (or Telegram says they are), or can no longer be deleted; an abort leaves
+ * what it did not finish untouched. The only repeat a crash can cause is the notices of the page
+ * in flight (sent, but their records not yet removed): at most `batchSize`.
  */
 export async function deleteDueMessages(deps: JobDeps, input: RunInput): Promise<MessageDeleterResult> {
   const result: MessageDeleterResult = { records: 0, messagesDeleted: 0, notices: 0, failed: 0, deferred: 0 };
-  const cursor = deps.repos.pendingDeletions.due(input.now, deps.batchSize);
-  if (input.dryRun) {
-    // for-await closes the cursor however the loop ends.
-    for await (const record of cursor) {
-      result.records += 1;
-      result.messagesDeleted += new Set(record.message_ids).size;
-      result.notices += 1;
+  const repo = deps.repos.pendingDeletions;
+  const urgentBefore = new Date(input.now.getTime() - deps.contentSafeLifetimeMs);
+  const handled = new Set<string>();
+  const handle = async (page: DuePendingDeletion[]) => {
+    // A record handled (and deferred) in the urgent pass shows up again in the due pass.
+    const fresh = page.filter((record) => !handled.has(record._id.toHexString()));
+    for (const record of fresh) handled.add(record._id.toHexString());
+    if (fresh.length === 0) return;
+    if (input.dryRun) {
+      for (const record of fresh) {
+        result.records += 1;
+        result.messagesDeleted += new Set(record.message_ids).size;
+        if (record.message_ids.length > 0) result.notices += 1;
+      }
+      return;
     }
-    return result;
-  }
-  await forEachBatch(cursor, deps.batchSize, input.signal, (batch) =>
-    processBatch(deps, input, batch, result),
-  );
+    await processBatch(deps, input, fresh, result);
+  };
+  await forEachPage({
+    fetch: (after, limit) => repo.urgentPage(urgentBefore, after, limit),
+    bookmark: bookmarkBy('created_at'),
+    size: deps.batchSize,
+    signal: input.signal,
+    handle,
+  });
+  await forEachPage({
+    fetch: (after, limit) => repo.duePage(input.now, after, limit),
+    bookmark: bookmarkBy('delete_at'),
+    size: deps.batchSize,
+    signal: input.signal,
+    handle,
+  });
   return result;
 }
 
@@ -62,6 +89,9 @@ async function processBatch(
   records: DuePendingDeletion[],
   result: MessageDeleterResult,
 ): Promise<void> {
+  // Before anything visible: a run that lost its claim (a stall longer than the lease) must not
+  // work beside the instance that took over.
+  await input.confirmClaim();
   const outcome: BatchOutcome = { remove: [], retry: [], unreachableChats: [] };
   const byChat = new Map<number, DuePendingDeletion[]>();
   for (const record of records) {
@@ -86,17 +116,16 @@ async function processBatch(
     concurrency: deps.concurrency,
   });
 
-  // A record that keeps failing transiently is given up eventually, so one broken chat cannot
-  // make every run retry it forever.
+  // A record is given up only when its messages are past Telegram's 48 hours: until then every
+  // run tries again, however many runs failed before (an outage does not use up a record).
   const retryByError = new Map<string, ObjectId[]>();
   for (const { record, error } of outcome.retry) {
-    const attempts = (record.attempts ?? 0) + 1;
-    if (attempts >= deps.maxAttempts) {
+    if (!stillDeletable(record.created_at, input.now)) {
       input.logger.warn(
-        { recordId: record._id.toHexString(), chatId: record.chat_id, attempts, error },
-        `giving up on a pending deletion after ${deps.maxAttempts} failed runs`,
+        { recordId: record._id.toHexString(), chatId: record.chat_id, createdAt: record.created_at, error },
+        'giving up on a pending deletion: its messages are past the 48 hours Telegram allows for deleting',
       );
-      result.failed += record.message_ids.length;
+      result.failed += new Set(record.message_ids).size;
       outcome.remove.push(record._id);
     } else {
       retryByError.set(error, [...(retryByError.get(error) ?? []), record._id]);
@@ -121,11 +150,18 @@ async function deleteChatMessages(
 ): Promise<DuePendingDeletion[]> {
   // Stopping: leave the chat untouched for the next run.
   if (input.signal.aborted) return [];
-  const messageIds = records.flatMap((record) => record.message_ids);
+  // A delivery cut short before its first message was sent leaves nothing to delete or announce.
+  const empty = records.filter((record) => record.message_ids.length === 0);
+  outcome.remove.push(...empty.map((record) => record._id));
+  const withMessages = records.filter((record) => record.message_ids.length > 0);
+  if (withMessages.length === 0) return [];
+  const messageIds = withMessages.flatMap((record) => record.message_ids);
   const deletion = await deps.engine.deleteFromChat(chatId, messageIds, input.signal);
+  // An abort is not a failure: nothing is known about these records, so they stay as they were.
+  if (deletion.aborted) return [];
   if (deletion.transientError !== undefined) {
     const error = deletion.transientError;
-    outcome.retry.push(...records.map((record) => ({ record, error })));
+    outcome.retry.push(...withMessages.map((record) => ({ record, error })));
     return [];
   }
   result.messagesDeleted += deletion.done;
@@ -133,12 +169,15 @@ async function deleteChatMessages(
   if (deletion.unreachable) {
     result.failed += new Set(messageIds).size - deletion.done - deletion.refused;
     outcome.unreachableChats.push(chatId);
-    outcome.remove.push(...records.map((record) => record._id));
-    input.logger.info({ chatId }, 'chat unreachable (blocked or gone); its pending deletions are dropped');
+    outcome.remove.push(...withMessages.map((record) => record._id));
+    input.logger.info(
+      { chatId },
+      'chat gone (user deactivated or chat not found); its pending deletions end',
+    );
     return [];
   }
   const refused = new Set(deletion.refusedIds);
-  return records.filter((record) => {
+  return withMessages.filter((record) => {
     if (!record.message_ids.every((id) => refused.has(id))) return true;
     // Nothing of it could be deleted: a "deleted" notice would be false.
     outcome.remove.push(record._id);
@@ -172,9 +211,11 @@ async function sendNotice(
     result.notices += 1;
     outcome.remove.push(record._id);
   } catch (error) {
+    // Aborted while waiting for its turn: nothing was sent; the next run sends it.
     if (input.signal.aborted) return;
     const kind = classifyTelegramError(error);
     if (kind === 'unreachable') {
+      // Blocked or gone: the content is deleted, the notice cannot be delivered; the record is done.
       outcome.unreachableChats.push(record.chat_id);
       outcome.remove.push(record._id);
     } else if (kind === 'transient' || kind === 'rate_limited') {

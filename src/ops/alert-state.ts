@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, MongoServerError } from 'mongodb';
+import { literally, notAfterServerNow, serverNowPlus } from '../../db/server-time.js';
 
 export const ALERTS_COLLECTION = 'ops_alerts';
 
@@ -18,7 +19,7 @@ export interface AlertDoc {
   /** The text of the latest raise or recovery, and the admins who still have to get it. */
   message: string;
   undelivered: number[];
-  /** While in the future, one instance is sending `message`; the others keep off. */
+  /** While in the future (database server time), one instance is sending `message`; the others keep off. */
   sending_until: Date | null;
 }
 
@@ -63,17 +64,21 @@ export class AlertStateStore {
     try {
       const result = await this.alerts.updateOne(
         { _id: key, active: { $ne: true } },
-        {
-          $set: {
-            active: true,
-            summary: input.summary,
-            raised_at: input.now,
-            raised_by: this.instanceId,
-            resolved_at: null,
-            resolved_by: null,
-            ...this.changeFields(changeId, input),
+        [
+          {
+            $set: {
+              ...literally({
+                active: true,
+                summary: input.summary,
+                raised_at: input.now,
+                raised_by: this.instanceId,
+                resolved_at: null,
+                resolved_by: null,
+              }),
+              ...this.changeFields(changeId, input),
+            },
           },
-        },
+        ],
         { upsert: true },
       );
       if (result.modifiedCount + result.upsertedCount !== 1) return null;
@@ -89,17 +94,14 @@ export class AlertStateStore {
   /** The delivery to make when this call turned the alert off; null when it was not on. */
   async resolve(key: string, input: Omit<ChangeInput, 'summary'>): Promise<Delivery | null> {
     const changeId = randomUUID();
-    const before = await this.alerts.findOneAndUpdate(
-      { _id: key, active: true },
+    const before = await this.alerts.findOneAndUpdate({ _id: key, active: true }, [
       {
         $set: {
-          active: false,
-          resolved_at: input.now,
-          resolved_by: this.instanceId,
+          ...literally({ active: false, resolved_at: input.now, resolved_by: this.instanceId }),
           ...this.changeFields(changeId, input),
         },
       },
-    );
+    ]);
     return before === null
       ? null
       : { key, changeId, message: input.message, recipients: [...input.recipients] };
@@ -117,14 +119,14 @@ export class AlertStateStore {
    * Takes over one alert whose message some admins still lack, unless another instance is on it.
    * `skip` holds the keys already tried in this round, so a round ends while Telegram is down.
    */
-  async claimRedelivery(now: Date, leaseMs: number, skip: readonly string[] = []): Promise<Delivery | null> {
+  async claimRedelivery(leaseMs: number, skip: readonly string[] = []): Promise<Delivery | null> {
     const doc = await this.alerts.findOneAndUpdate(
       {
         _id: { $nin: [...skip] },
         'undelivered.0': { $exists: true },
-        $or: [{ sending_until: null }, { sending_until: { $lte: now } }],
+        $or: [{ sending_until: null }, notAfterServerNow('sending_until')],
       },
-      { $set: { sending_until: new Date(now.getTime() + leaseMs) } },
+      [{ $set: { sending_until: serverNowPlus(leaseMs) } }],
       { returnDocument: 'after' },
     );
     return doc === null
@@ -138,10 +140,8 @@ export class AlertStateStore {
 
   private changeFields(changeId: string, input: Omit<ChangeInput, 'summary'>) {
     return {
-      change_id: changeId,
-      message: input.message,
-      undelivered: [...input.recipients],
-      sending_until: new Date(input.now.getTime() + input.leaseMs),
+      ...literally({ change_id: changeId, message: input.message, undelivered: [...input.recipients] }),
+      sending_until: serverNowPlus(input.leaseMs),
     };
   }
 }

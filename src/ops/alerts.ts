@@ -120,7 +120,7 @@ export class AlertMonitor {
     return this.serialized(REDELIVERY, async () => {
       const tried: string[] = [];
       for (;;) {
-        const delivery = await this.state.claimRedelivery(this.clock(), DELIVERY_LEASE_MS, tried);
+        const delivery = await this.state.claimRedelivery(DELIVERY_LEASE_MS, tried);
         if (delivery === null) return;
         tried.push(delivery.key);
         this.logger.info(

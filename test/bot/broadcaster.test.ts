@@ -27,7 +27,7 @@ describe('broadcaster', () => {
   });
   afterEach(() => h.close());
 
-  const broadcaster = (staleAfterMs = 60_000) =>
+  const broadcaster = (leaseMs = 60_000) =>
     new Broadcaster({
       api: h.deps.api,
       repos: h.deps.repos,
@@ -38,7 +38,8 @@ describe('broadcaster', () => {
       batchSize: 5,
       concurrency: 2,
       retry: { retries: 0, baseDelayMs: 1 },
-      staleAfterMs,
+      protectContent: true,
+      leaseMs,
       progressIntervalMs: 0,
     });
   const request = (deleteInMs = 3_600_000) => {
@@ -73,7 +74,7 @@ describe('broadcaster', () => {
     expect(h.fake.callCount('copyMessage')).toBe(delivered);
     expect(h.fake.lastBotMessage(ADMIN)?.text).toBe(
       [
-        '📣 Broadcast interrupted by a restart.',
+        '📣 Broadcast interrupted: the bot stopped or restarted while sending.',
         `Delivered ${delivered}, blocked 0, failed 0 (of 30 users); the rest were not sent.`,
         `The delivered copies will still be deleted at ${new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }).format(new Date(nowMs + 3_600_000))} UTC.`,
       ].join('\n'),
@@ -81,7 +82,8 @@ describe('broadcaster', () => {
   });
 
   it('after a crash, exactly one instance reports the broadcast whose sender stopped beating', async () => {
-    const id = await h.deps.repos.broadcasts.create({
+    // Heartbeats are the database server's time: the dead sender's last one was five minutes ago.
+    const { insertedId: id } = await db().collections.broadcasts.insertOne({
       delete_at: new Date(nowMs + 3_600_000),
       created_at: new Date(nowMs - 600_000),
       created_by: ADMIN,
@@ -91,9 +93,9 @@ describe('broadcaster', () => {
       counts: { total: 30, delivered: 12, blocked: 1, failed: 0 },
       progress_chat_id: ADMIN,
       owner: 'killed-instance',
-      heartbeat_at: new Date(nowMs - 5 * 60_000),
+      heartbeat_at: new Date(Date.now() - 5 * 60_000),
     });
-    const fresh = await h.deps.repos.broadcasts.create({
+    const { insertedId: fresh } = await db().collections.broadcasts.insertOne({
       delete_at: new Date(nowMs + 3_600_000),
       created_at: new Date(nowMs),
       created_by: ADMIN,
@@ -102,13 +104,10 @@ describe('broadcaster', () => {
       status: 'sending',
       counts: { total: 30, delivered: 3, blocked: 0, failed: 0 },
       owner: 'alive-instance',
-      heartbeat_at: new Date(nowMs - 1_000),
+      heartbeat_at: new Date(Date.now() - 1_000),
     });
 
-    const recovered = await Promise.all([
-      broadcaster().recoverInterrupted(),
-      broadcaster().recoverInterrupted(),
-    ]);
+    const recovered = await Promise.all([broadcaster().sweepInterrupted(), broadcaster().sweepInterrupted()]);
     expect(recovered.sort()).toEqual([0, 1]);
     expect(await db().collections.broadcasts.findOne({ _id: id })).toMatchObject({ status: 'interrupted' });
     expect(await db().collections.broadcasts.findOne({ _id: fresh })).toMatchObject({ status: 'sending' });

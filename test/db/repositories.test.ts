@@ -129,7 +129,7 @@ describe('repositories through the official driver', () => {
   });
 
   describe('pending deletions', () => {
-    it('streams due records oldest first, including those due exactly now', async () => {
+    it('pages through due records oldest first, including those due exactly now', async () => {
       const base = {
         user_id: 1,
         chat_id: 1,
@@ -142,8 +142,17 @@ describe('repositories through the official driver', () => {
         { ...base, delete_at: NOW, content_id: 'now' },
         { ...base, delete_at: minutes(-30), content_id: 'old' },
       ]);
-      const due = await repos().pendingDeletions.due(NOW, 1).toArray();
+      const first = await repos().pendingDeletions.duePage(NOW, undefined, 1);
+      const second = await repos().pendingDeletions.duePage(
+        NOW,
+        { at: first[0]!.delete_at, id: first[0]!._id },
+        1,
+      );
+      const due = [...first, ...second];
       expect(due.map((doc) => doc.content_id)).toEqual(['old', 'now']);
+      expect(
+        await repos().pendingDeletions.duePage(NOW, { at: second[0]!.delete_at, id: second[0]!._id }, 1),
+      ).toEqual([]);
       expect(await repos().pendingDeletions.countDue(NOW)).toBe(2);
       expect((await repos().pendingDeletions.oldestDue(NOW))?.content_id).toBe('old');
 
@@ -159,7 +168,7 @@ describe('repositories through the official driver', () => {
   });
 
   describe('broadcasts', () => {
-    it('streams copies in batches and removes the broadcast only when none is left', async () => {
+    it('pages through copies and removes the broadcast only when none is left', async () => {
       const broadcasts = repos().broadcasts;
       const id = await broadcasts.create({
         delete_at: minutes(-1),
@@ -169,22 +178,26 @@ describe('repositories through the official driver', () => {
         source_message_id: 3,
         status: 'sending',
         counts: { total: 5, delivered: 0, blocked: 0, failed: 0 },
+        owner: 'me',
       });
       await broadcasts.recordDeliveries(
         id,
-        [1, 2, 3, 4, 5].map((chat) => ({ chat_id: chat, message_id: chat * 10 })),
+        [1, 2, 3, 4, 5].map((chat) => ({ chat_id: chat, message_id: chat * 10, sent_at: minutes(-100) })),
       );
       await broadcasts.addCounts(id, { delivered: 4, blocked: 1 });
-      await broadcasts.setStatus(id, 'sent', NOW);
+      expect(await broadcasts.finish(id, 'someone-else', 'sent')).toBe(false);
+      expect(await broadcasts.finish(id, 'me', 'sent')).toBe(true);
       expect(await broadcasts.findById(id)).toMatchObject({
         status: 'sent',
-        finished_at: NOW,
+        finished_at: expect.any(Date),
         counts: { total: 5, delivered: 4, blocked: 1, failed: 0 },
       });
-      expect((await broadcasts.expired(NOW).toArray()).map((doc) => doc._id)).toEqual([id]);
+      expect((await broadcasts.expiredPage(NOW, undefined, 10)).map((doc) => doc._id)).toEqual([id]);
       expect(await broadcasts.countActive(NOW)).toBe(0);
 
-      const copies = await broadcasts.copies(id, 2).toArray();
+      const first = await broadcasts.copiesPage(id, undefined, 2);
+      const rest = await broadcasts.copiesPage(id, first.at(-1)?._id, 10);
+      const copies = [...first, ...rest];
       expect(copies.map((copy) => copy.chat_id)).toEqual([1, 2, 3, 4, 5]);
       await broadcasts.removeCopies(copies.slice(0, 4).map((copy) => copy._id));
       expect(await broadcasts.removeIfNoCopiesLeft(id)).toBe(false);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatMinutes, safeMaximumNote } from '../../bot/validation.js';
 import { linksIn, startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
@@ -32,7 +33,8 @@ describe('end to end: admin commands', () => {
   });
 
   it('sets and shows the deletion time, which then applies to deliveries', async () => {
-    expect(await reply('/deletetime')).toBe('Content is deleted 30 minutes after it is delivered.');
+    const limit = safeMaximumNote(t.app.deps.deleteTime.maxMinutes);
+    expect(await reply('/deletetime')).toBe(`Content is deleted 30 minutes after it is delivered.\n${limit}`);
     expect(await reply('/setdeletetime 1h30m')).toBe(
       'Done: content will be deleted 1 hour 30 minutes after it is delivered.',
     );
@@ -40,7 +42,9 @@ describe('end to end: admin commands', () => {
       value: 90,
       updated_by: ADMIN.id,
     });
-    expect(await reply('/deletetime')).toBe('Content is deleted 1 hour 30 minutes after it is delivered.');
+    expect(await reply('/deletetime')).toBe(
+      `Content is deleted 1 hour 30 minutes after it is delivered.\n${limit}`,
+    );
   });
 
   it('bypass grants access without verification', async () => {
@@ -152,11 +156,18 @@ describe('end to end: admin commands', () => {
 
   it('answers garbage arguments with a specific message and changes nothing', async () => {
     const before = await snapshot();
+    const longest = formatMinutes(t.app.deps.deleteTime.maxMinutes);
     const cases: Array<[string, RegExp]> = [
       ['/setdeletetime', /A duration is missing\. Use minutes like 10, or 10m, 2h, 1h30m\./],
       ['/setdeletetime abc', /“abc” is not a duration\./],
-      ['/setdeletetime 0', /between 1 minute and 48 hours; “0” is 0 minutes/],
-      ['/setdeletetime 49h', /between 1 minute and 48 hours; “49h” is 49 hours/],
+      ['/setdeletetime 0', new RegExp(`between 1 minute and ${longest}; “0” is 0 minutes`)],
+      [
+        '/setdeletetime 48h',
+        new RegExp(
+          `between 1 minute and ${longest}; “48h” is 48 hours\\.\\nThe longest is ${longest}: Telegram lets the bot delete messages only for 48 hours`,
+        ),
+      ],
+      ['/setdeletetime 49h', new RegExp(`between 1 minute and ${longest}; “49h” is 49 hours`)],
       ['/setdeletetime {"$gt":""}', /is not a duration/],
       ['/deletetime now', /takes no arguments/],
       ['/bypass', /^Usage: \/bypass <user_id> \[days\]/],

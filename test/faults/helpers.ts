@@ -2,16 +2,9 @@ import type { Collection, Db, ObjectId } from 'mongodb';
 import type { Collections } from '../../db/collections.js';
 import type { RunDoc } from '../../schedulers/run-store.js';
 import type { FakeBotApi } from '../support/fake-bot-api/index.js';
+import { quietSchedules } from '../support/quiet-schedules.js';
 
 /** Shared seeding and call-log analysis for the fault-injection cases. */
-
-export const NEVER = '0 0 29 2 *';
-export const OTHER_JOBS_NEVER = {
-  TOKEN_CLEANUP_CRON: NEVER,
-  MESSAGE_DELETER_CRON: NEVER,
-  BROADCAST_DELETER_CRON: NEVER,
-  TOKEN_COUNT_RESET_CRON: NEVER,
-};
 
 export function runsOf(db: Db): Collection<RunDoc> {
   return db.collection<RunDoc>('scheduler_runs');
@@ -31,7 +24,7 @@ export function processEnv(
     LOG_FORMAT: 'json',
     TELEGRAM_MAX_RPS: '1000',
     TELEGRAM_PER_CHAT_RPS: '100',
-    ...OTHER_JOBS_NEVER,
+    ...quietSchedules(extra.SCHEDULER_TIMEZONE),
     ...extra,
   };
 }

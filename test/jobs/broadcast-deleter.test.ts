@@ -14,7 +14,7 @@ describe('broadcast deleter', () => {
 
   beforeEach(async () => {
     await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
-    h = await startJobHarness(db(), { batchSize: 4 });
+    h = await startJobHarness(db(), { batchSize: 4, now: NOW });
   });
   afterEach(() => h.close());
 
@@ -32,7 +32,7 @@ describe('broadcast deleter', () => {
     const copies = chatIds.map((chatId) => {
       h.fake.addChat(chatId, { user: { id: chatId, first_name: `U${chatId}` } });
       const [messageId] = h.fake.seedMessages(chatId, 1);
-      return { chat_id: chatId, message_id: messageId! };
+      return { chat_id: chatId, message_id: messageId!, sent_at: hours(-5) };
     });
     await h.deps.repos.broadcasts.recordDeliveries(id, copies);
     return id;
@@ -63,30 +63,37 @@ describe('broadcast deleter', () => {
     expect(await copiesLeft(active)).toBe(2);
   });
 
-  it('skips blocked users, marks them blocked and still finishes the broadcast', async () => {
-    await db().collections.users.insertOne({
-      user_id: 801,
-      chat_id: 801,
-      first_name: 'B',
-      last_name: null,
-      username: null,
-      joined_at: hours(-10),
-      last_seen_at: hours(-10),
-      blocked_at: null,
-    });
+  it('deletes copies in chats whose user blocked the bot (Telegram allows it), and marks deactivated users', async () => {
+    // Must hold: a block does not keep a broadcast copy visible; a deactivated account (403 for
+    // every call) ends its copy and marks the user unreachable.
+    await db().collections.users.insertMany(
+      [801, 802].map((id) => ({
+        user_id: id,
+        chat_id: id,
+        first_name: 'B',
+        last_name: null,
+        username: null,
+        joined_at: hours(-10),
+        last_seen_at: hours(-10),
+        blocked_at: null,
+      })),
+    );
     const id = await seedBroadcast([800, 801, 802], hours(-1));
     h.fake.blockBot(801);
+    h.fake.deactivateUser(802);
 
     const result = await deleteExpiredBroadcasts(h.deps, h.input(NOW));
 
     expect(result).toEqual({ broadcasts: 1, messagesDeleted: 2, failed: 1, deferred: 0 });
-    expect((await db().collections.users.findOne({ user_id: 801 }))?.blocked_at).toEqual(NOW);
+    expect(h.fake.messages(801)).toEqual([]);
+    expect((await db().collections.users.findOne({ user_id: 801 }))?.blocked_at).toBeNull();
+    expect((await db().collections.users.findOne({ user_id: 802 }))?.blocked_at).toEqual(NOW);
     expect(await db().collections.broadcasts.findOne({ _id: id })).toBeNull();
   });
 
   it('counts a copy too old to delete as failed and does not retry it', async () => {
     h.fake.addChat(900, { user: { id: 900, first_name: 'Old' } });
-    const [old] = h.fake.seedMessages(900, 1, { date: Math.floor(Date.now() / 1000) - 50 * 3600 });
+    const [old] = h.fake.seedMessages(900, 1, { date: Math.floor(NOW.getTime() / 1000) - 50 * 3600 });
     const id = await h.deps.repos.broadcasts.create({
       delete_at: hours(-1),
       created_at: hours(-60),
@@ -96,7 +103,9 @@ describe('broadcast deleter', () => {
       status: 'sent',
       counts: { total: 1, delivered: 1, blocked: 0, failed: 0 },
     });
-    await h.deps.repos.broadcasts.recordDeliveries(id, [{ chat_id: 900, message_id: old! }]);
+    await h.deps.repos.broadcasts.recordDeliveries(id, [
+      { chat_id: 900, message_id: old!, sent_at: hours(-50) },
+    ]);
 
     expect(await deleteExpiredBroadcasts(h.deps, h.input(NOW))).toEqual({
       broadcasts: 1,
@@ -140,7 +149,7 @@ describe('broadcast deleter', () => {
       messagesDeleted: 2,
     });
     expect(await db().collections.broadcasts.findOne({ _id: id })).toMatchObject({ status: 'sending' });
-    await h.deps.repos.broadcasts.setStatus(id, 'interrupted', NOW);
+    await db().collections.broadcasts.updateOne({ _id: id }, { $set: { status: 'interrupted' } });
     expect(await deleteExpiredBroadcasts(h.deps, h.input(NOW))).toMatchObject({
       broadcasts: 1,
       messagesDeleted: 0,

@@ -16,7 +16,7 @@ describe('message deleter', () => {
 
   beforeEach(async () => {
     await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
-    h = await startJobHarness(db(), { batchSize: 3 });
+    h = await startJobHarness(db(), { batchSize: 3, now: NOW });
   });
   afterEach(() => h.close());
 
@@ -107,7 +107,7 @@ describe('message deleter', () => {
 
   it('gives up on messages Telegram can no longer delete (older than 48 hours), once, without a false notice', async () => {
     h.fake.addChat(4001, { user: user(4001) });
-    const old = h.fake.seedMessages(4001, 2, { date: Math.floor(Date.now() / 1000) - 49 * 3600 });
+    const old = h.fake.seedMessages(4001, 2, { date: Math.floor(NOW.getTime() / 1000) - 49 * 3600 });
     const fresh = h.fake.seedMessages(4001, 1);
     await db().collections.pendingDeletions.insertMany([
       {
@@ -141,7 +141,9 @@ describe('message deleter', () => {
     expect(h.logs.records().filter((record) => /refuses to delete/.test(String(record.msg)))).toHaveLength(2);
   });
 
-  it('drops records of users who blocked the bot and marks them blocked', async () => {
+  it('deletes in chats whose user blocked the bot (Telegram allows it), skips the notice there and marks the user blocked', async () => {
+    // Must hold: a block does not stop deletion (Telegram refuses only sends in such a chat), so
+    // the content disappears; the notice cannot be delivered and the user is marked blocked.
     await db().collections.users.insertOne({
       user_id: 5001,
       chat_id: 5001,
@@ -158,12 +160,15 @@ describe('message deleter', () => {
 
     const result = await deleteDueMessages(h.deps, h.input(NOW));
 
-    expect(result).toEqual({ records: 2, messagesDeleted: 1, notices: 1, failed: 2, deferred: 0 });
+    expect(result).toEqual({ records: 2, messagesDeleted: 3, notices: 1, failed: 0, deferred: 0 });
     expect(await remainingRecords()).toEqual([]);
+    expect(h.fake.messages(5001)).toEqual([]);
+    expect(h.fake.chat(5001).deleted).toHaveLength(2);
     expect((await db().collections.users.findOne({ user_id: 5001 }))?.blocked_at).toEqual(NOW);
-    expect(
-      h.fake.calls.filter((call) => call.method === 'sendMessage' && call.params.chat_id === 5001),
-    ).toEqual([]);
+    const notices = h.fake.calls.filter(
+      (call) => call.method === 'sendMessage' && call.params.chat_id === 5001,
+    );
+    expect(notices.map((call) => call.description)).toEqual(['Forbidden: bot was blocked by the user']);
   });
 
   it('treats deactivated accounts and unknown chats as unreachable, like a block', async () => {
@@ -219,18 +224,35 @@ describe('message deleter', () => {
     ]);
   });
 
-  it('gives a record up with a warning after the configured number of failed runs', async () => {
-    await seedDelivery(6101, 1, minutes(-1));
+  it('never gives a record up for a number of failed runs: it keeps trying until its messages pass 48 hours', async () => {
+    // Must hold: a Telegram outage longer than any number of runs loses nothing while the
+    // messages can still be deleted; only their age against Telegram's 48 hours ends a record.
+    const messageIds = await seedDelivery(6101, 1, minutes(-1));
     h.fake.injectFault({ method: 'deleteMessages', status: 500, times: Infinity });
-    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ deferred: 1 });
-    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ deferred: 1 });
-    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({
+    for (let run = 0; run < 12; run++) {
+      expect(await deleteDueMessages(h.deps, h.input(minutes(run)))).toMatchObject({
+        records: 0,
+        failed: 0,
+        deferred: 1,
+      });
+    }
+    expect(await remainingRecords()).toMatchObject([
+      { attempts: 12, last_error: '500 Internal Server Error' },
+    ]);
+    expect(h.fake.messages(6101).map((message) => message.message_id)).toEqual(messageIds);
+
+    // 47 hours after the record was written the messages can still be deleted: still kept.
+    expect(await deleteDueMessages(h.deps, h.input(minutes(-30 + 47 * 60)))).toMatchObject({ deferred: 1 });
+    // At 48 hours Telegram refuses for good: given up with a warning, not retried forever.
+    expect(await deleteDueMessages(h.deps, h.input(minutes(-30 + 48 * 60)))).toMatchObject({
       records: 1,
       failed: 1,
       deferred: 0,
     });
     expect(await remainingRecords()).toEqual([]);
-    expect(h.logs.messages()).toContain('giving up on a pending deletion after 3 failed runs');
+    expect(h.logs.messages()).toContain(
+      'giving up on a pending deletion: its messages are past the 48 hours Telegram allows for deleting',
+    );
   });
 
   it('re-sends a notice that failed transiently on the next run, without losing the record', async () => {
@@ -255,8 +277,8 @@ describe('message deleter', () => {
     const result = await deleteDueMessages(h.deps, h.input(NOW));
     expect(result).toMatchObject({ records: 1, messagesDeleted: 1, notices: 1 });
     const deletes = h.fake.calls.filter((call) => call.method === 'deleteMessages');
-    expect(deletes).toHaveLength(2);
-    expect(deletes[1]!.time - deletes[0]!.time).toBeGreaterThanOrEqual(1_000);
+    expect(deletes.map((call) => call.status)).toEqual([429, 200]);
+    expect(h.gateWaits()).toEqual([1_000]);
   });
 
   it('deletes everything one by one on a server without deleteMessages, and remembers that', async () => {
@@ -323,6 +345,7 @@ describe('message deleter at scale, under the fake server rate limits', () => {
     // Telegram-like limits scaled up so the test stays fast: the fake enforces them by answering
     // 429, and the bot's limiter stays just under them.
     const h = await startJobHarness(db(), {
+      now: NOW,
       batchSize: 200,
       fake: { rateLimits: { globalPerSecond: 600, perChatPerSecond: 1 } },
       limits: { maxPerSecond: 500, perChatPerSecond: 1 },

@@ -14,9 +14,11 @@ describe('token cleanup and token count reset', () => {
   const logger = captureLogs().logger;
   const input = (now: Date, dryRun = false) => ({
     now,
+    clock: () => now,
     signal: new AbortController().signal,
     logger,
     dryRun,
+    confirmClaim: async () => {},
   });
   const deps = (timezone = 'UTC') => ({ repos: createRepositories(db().collections), timezone });
 

@@ -1,6 +1,6 @@
 import type { Db } from 'mongodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApi } from '../../bot/telegram/api.js';
+import { createApiPolicy, createBulkApi } from '../../bot/telegram/api.js';
 import { createRateLimiter } from '../../bot/telegram/rate-limiter.js';
 import type { PendingDeletionDoc } from '../../db/collections.js';
 import { createRepositories } from '../../db/repositories/index.js';
@@ -63,11 +63,15 @@ describe('admin alerts', () => {
   function monitor(options: Partial<AlertMonitorOptions> = {}, database: Db = db().db): AlertMonitor {
     const created = new AlertMonitor({
       db: database,
-      api: createApi(fake.token, fake.apiRoot, {
-        limiter: createRateLimiter({ maxPerSecond: 1_000, perChatPerSecond: 1_000 }),
-        maxRetryAfterSeconds: 5,
-        maxRateLimitRetries: 5,
-      }),
+      api: createBulkApi(
+        fake.token,
+        fake.apiRoot,
+        createApiPolicy({
+          limiter: createRateLimiter({ maxPerSecond: 1_000, perChatPerSecond: 1_000 }),
+          maxRetryAfterSeconds: 5,
+          maxRateLimitRetries: 5,
+        }),
+      ),
       adminIds: ADMINS,
       deletions: createRepositories(db().collections).pendingDeletions,
       logger: logs.logger,

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApi } from '../../bot/telegram/api.js';
+import { createApiPolicy, createBulkApi } from '../../bot/telegram/api.js';
 import { createRateLimiter } from '../../bot/telegram/rate-limiter.js';
 import type { BroadcastDoc, PendingDeletionDoc } from '../../db/collections.js';
 import { createRepositories } from '../../db/repositories/index.js';
@@ -56,12 +56,16 @@ describe('metrics', () => {
   }
 
   function api(metrics: OpsMetrics, apiRoot = fake.apiRoot) {
-    return createApi(fake.token, apiRoot, {
-      limiter: createRateLimiter({ maxPerSecond: 1_000, perChatPerSecond: 1_000 }),
-      maxRetryAfterSeconds: 5,
-      maxRateLimitRetries: 5,
-      observer: metrics.apiObserver,
-    });
+    return createBulkApi(
+      fake.token,
+      apiRoot,
+      createApiPolicy({
+        limiter: createRateLimiter({ maxPerSecond: 1_000, perChatPerSecond: 1_000 }),
+        maxRetryAfterSeconds: 5,
+        maxRateLimitRetries: 5,
+        observer: metrics.apiObserver,
+      }),
+    );
   }
 
   it('counts runs per job and status, their durations and the items their results report', async () => {

@@ -13,7 +13,7 @@ describe('npm start: the real process', () => {
   });
   afterAll(() => fake.stop());
 
-  it('starts the schedulers, answers users, and on SIGTERM stops them in the polling finally and exits 0', async () => {
+  it('starts the schedulers, answers users, and on SIGTERM stops polling and the schedulers together and exits 0', async () => {
     const bot = startScript('src/main.ts', [], {
       env: {
         BOT_TOKEN: fake.token,
@@ -42,8 +42,8 @@ describe('npm start: the real process', () => {
     const order = [
       'message-deleter: every minute (UTC)',
       'bot is polling for updates',
-      'stopping: finishing the current update, then shutting down',
-      'polling stopped; stopping the schedulers',
+      'stop requested',
+      'stopping: polling, schedulers and broadcasts wind down together',
       'scheduler stopped',
       'schedulers stopped',
       'MongoDB connection closed',

@@ -243,7 +243,9 @@ describe('scheduler runtime', () => {
     await expect(r.runNow('broadcast-deleter')).rejects.toThrow(/stopping/);
   });
 
-  it('stop() returns even when a job ignores its signal', async () => {
+  it('stop() returns within its budget when a job ignores its signal, and the run keeps its claim alive', async () => {
+    // Must hold: a run whose work is still going is never finished or declared over by its own
+    // process; its claim stays `running` with fresh heartbeats, so nothing runs beside it.
     const started = deferred();
     const r = runtime(
       [
@@ -257,12 +259,33 @@ describe('scheduler runtime', () => {
           },
         },
       ],
-      { abortGraceMs: 50 },
+      { abortGraceMs: 50, leaseMs: 2_000 },
     );
-    const outcome = r.runNow('message-deleter');
+    void r.runNow('message-deleter');
     await started.promise;
-    await r.stop({ timeoutMs: 1_000 });
-    expect((await outcome).status).toBe('abandoned');
+    await r.stop({ timeoutMs: 300 });
+    await waitFor(() =>
+      logs.messages().includes('some jobs did not stop in time; their claims will be released by lease'),
+    );
+    expect(logs.messages()).toContain(
+      'the job is still running after being asked to stop; waiting for it (its claim stays alive)',
+    );
+    const claim = await runs().findOne({ job: 'message-deleter' });
+    expect(claim?.status).toBe('running');
+    const beatBefore = claim?.heartbeat_at?.getTime() ?? 0;
+    await waitFor(
+      async () =>
+        ((await runs().findOne({ job: 'message-deleter' }))?.heartbeat_at?.getTime() ?? 0) > beatBefore,
+      { message: 'a heartbeat after stop()' },
+    );
+    const other = runtime(
+      [{ name: 'message-deleter', schedule: LEAP_DAY, description: 't', run: async () => ({}) }],
+      {
+        instanceId: 'other',
+        leaseMs: 2_000,
+      },
+    );
+    expect(await other.runNow('message-deleter')).toMatchObject({ status: 'skipped' });
   });
 
   describe('catch-up after downtime', () => {
@@ -392,7 +415,8 @@ describe('scheduler runtime', () => {
       status: 'running',
       started_at: now,
       finished_at: null,
-      heartbeat_at: new Date(now.getTime() - 5_000),
+      // Heartbeats are judged by the database server's clock, not the runtime's injected one.
+      heartbeat_at: new Date(Date.now() - 5_000),
       attempts: 1,
       result: null,
       error: null,

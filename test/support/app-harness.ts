@@ -2,16 +2,14 @@ import { type RunningApp, runApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config.js';
 import type { FakeBotApi, FakeUser, InspectedMessage } from './fake-bot-api/index.js';
 import { type CapturedLogger, captureLogs } from './logs.js';
+import { quietSchedules } from './quiet-schedules.js';
 import type { TestDatabase } from './test-db.js';
 import { waitFor } from './wait.js';
-
-/** Schedules that never fire on their own (29 February): tests run jobs through the runtime. */
-const NEVER = '0 0 29 2 *';
 
 export interface TestApp {
   app: RunningApp;
   logs: CapturedLogger;
-  /** Moves the bot's clock (not the fake server's). */
+  /** Moves the clock the bot and the fake Bot API share (message dates, the 48-hour rule). */
   advance(ms: number): void;
   now(): Date;
   stop(): Promise<void>;
@@ -32,16 +30,16 @@ export async function startTestApp(
     MONGODB_DB: db.dbName,
     TELEGRAM_MAX_RPS: '1000',
     TELEGRAM_PER_CHAT_RPS: '100',
-    TOKEN_CLEANUP_CRON: NEVER,
-    MESSAGE_DELETER_CRON: NEVER,
-    BROADCAST_DELETER_CRON: NEVER,
-    TOKEN_COUNT_RESET_CRON: NEVER,
+    ...quietSchedules(env.SCHEDULER_TIMEZONE),
     SHUTDOWN_TIMEOUT_MS: '5000',
     ...env,
   });
   if (!parsed.ok) throw new Error(`bad test configuration: ${parsed.problems.join('; ')}`);
   const logs = captureLogs([fake.token]);
   let nowMs = Date.now();
+  // One clock for the bot and the fake server, as production shares one with Telegram; it moves
+  // only when the test says so.
+  fake.setClock(() => nowMs);
   const controller = new AbortController();
   let ready: (app: RunningApp) => void = () => {};
   const started = new Promise<RunningApp>((resolve) => {

@@ -27,7 +27,8 @@ describe('parseConfig', () => {
           concurrency: 10,
           retry: { retries: 3, baseDelayMs: 1_000 },
         },
-        deletion: { batchSize: 200, maxAttempts: 5 },
+        // 48 hours less the margin, the run allowance and each deleter's period.
+        deletion: { batchSize: 200, maxContentMinutes: 47 * 60 + 39, maxBroadcastMinutes: 46 * 60 + 40 },
         http: { port: undefined, host: '127.0.0.1' },
         alerts: { failureThreshold: 3, deletionLagMs: 15 * 60_000 },
         log: { level: 'info', format: 'auto' },
@@ -47,7 +48,7 @@ describe('parseConfig', () => {
           leaseMs: 60_000,
         },
         tokens: { expiryDays: 2, dailyLimit: 3, verifyLinkTemplate: undefined },
-        content: { defaultDeleteAfterMinutes: 30 },
+        content: { defaultDeleteAfterMinutes: 30, protect: true },
       },
     });
   });
