@@ -15,8 +15,10 @@ const SEED = 0x7a11;
 
 // --- The refusals the bot must give (README: "a bad one gets a message saying what was wrong") --
 
+// The longest duration depends on the deleters' schedules (48 hours less their period): the
+// refusal names it and says why.
 const DURATION_REFUSAL =
-  /^((A duration is missing\.|“[^\n]*” is not a duration\.) Use minutes like 10, or 10m, 2h, 1h30m\.|The duration must be between 1 minute and 48 hours; “[^\n]*” is [^\n]+\.)/;
+  /^((A duration is missing\.|“[^\n]*” is not a duration\.) Use minutes like 10, or 10m, 2h, 1h30m\.|The duration must be between 1 minute and [^;\n]+; “[^\n]*” is [^\n]+\.)\nThe longest is [^:\n]+: Telegram lets the bot delete messages only for 48 hours, and the deletion must land inside them\./;
 const BROADCAST_USAGE =
   'Reply to the message to send with /broadcast <how long it stays>, e.g. /broadcast 6h';
 const BYPASS_USAGE = 'Usage: /bypass <user_id> [days], e.g. /bypass 123456789 7';
@@ -177,9 +179,11 @@ function maybeDuration(input: string): 'maybe' | 'no' {
   const text = input.trim();
   return /\d/.test(text) && /^[\dhm\s]+$/i.test(text) ? 'maybe' : 'no';
 }
-/** Durations outside 1 minute .. 48 hours, written in the accepted syntax. */
+/** Durations outside 1 minute .. the safe maximum (below 48 hours), written in the accepted syntax. */
 const OUT_OF_RANGE = [
   '0',
+  '48h',
+  '2880',
   '0m',
   '0h',
   '0h0m',
@@ -570,9 +574,9 @@ describe('bad input: admin command arguments, deep-link payloads and callback da
     expect.soft(unsendable, 'refusals with a lone surrogate (Telegram answers 400: not UTF-8)').toEqual([]);
 
     // Still answering normally.
-    expect((await users[ADMIN.id]!.say('/deletetime')).map((message) => message.text)).toEqual([
-      'Content is deleted 30 minutes after it is delivered.',
-    ]);
+    expect(
+      (await users[ADMIN.id]!.say('/deletetime')).map((message) => message.text?.split('\n')[0]),
+    ).toEqual(['Content is deleted 30 minutes after it is delivered.']);
     expect((await users[USER.id]!.say('/start')).map((message) => message.text)).toEqual([
       expect.stringMatching(/^Hello, Eve!/),
     ]);

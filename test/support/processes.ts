@@ -2,9 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
-const TSX = join(PROJECT_ROOT, 'node_modules/.bin/tsx');
+/** tsx as a loader inside one node process (what `npm start` does), not its wrapper process. */
+const TSX_LOADER = pathToFileURL(join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 export interface ProcessResult {
   code: number | null;
@@ -18,6 +20,8 @@ export interface RunOptions {
   /** Defaults to an empty temporary directory, so a developer's `.env` cannot leak into a test. */
   cwd?: string;
   timeoutMs?: number;
+  /** The program and arguments before the script (default: node with tsx's loader). */
+  command?: string[];
 }
 
 /** Environment for a child: the parent's minus anything that configures the bot. */
@@ -44,15 +48,20 @@ export interface RunningProcess {
   exited: Promise<ProcessResult>;
 }
 
-/** Starts a TypeScript entry point of this project with tsx. */
+/**
+ * Starts a TypeScript entry point of this project as one node process with tsx's loader, as
+ * `npm start` does: signals reach the bot itself, nothing stands between them.
+ */
 export function startScript(script: string, args: string[] = [], options: RunOptions = {}): RunningProcess {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'bot-test-'));
-  const child = spawn(TSX, [join(PROJECT_ROOT, script), ...args], {
+  const command = options.command ?? [process.execPath, '--import', TSX_LOADER];
+  const [file, ...prefix] = command;
+  const child = spawn(file as string, [...prefix, join(PROJECT_ROOT, script), ...args], {
     cwd,
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: tsx runs the script in a child node process and cannot pass a
-    // SIGKILL on, so a hung script is killed as a group.
+    // Its own process group, so a test can signal the group as a terminal or systemd does, and
+    // a hung process is killed with everything it started.
     detached: true,
   });
   let stdout = '';

@@ -1,14 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type ProcessResult, type RunningProcess, type RunOptions, startScript } from '../processes.js';
 import { waitFor } from '../wait.js';
 
 /**
- * Process control for fault-injection tests (Linux, reads /proc).
- *
- * `startScript` runs `tsx <script>`; tsx starts the script in a child `node` process and forwards
- * SIGINT/SIGTERM to it, but a SIGKILL sent to tsx cannot be forwarded: the node process running
- * the bot would survive as an orphan. So crashes are simulated by SIGKILLing that node process
- * itself (tsx then exits too), and its disappearance is checked in /proc.
+ * Process control for fault-injection tests (Linux, reads /proc). `startScript` runs the bot as
+ * one node process (tsx as a loader), so the child is the bot: signals, SIGKILL and SIGSTOP reach
+ * it directly, and its disappearance is checked in /proc.
  */
 
 /** Parent pid and state letter of a process, or undefined when it does not exist. */
@@ -24,40 +21,25 @@ function procStat(pid: number): { ppid: number; state: string } | undefined {
   return { state: fields[0] ?? '?', ppid: Number(fields[1]) };
 }
 
-/** Direct children of a process. */
-export function childPids(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    if (procStat(Number(entry))?.ppid === parent) pids.push(Number(entry));
-  }
-  return pids;
-}
-
 /** True while the process exists and is not a zombie. */
 export function isRunning(pid: number): boolean {
   const stat = procStat(pid);
   return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-/** The pid of the node process tsx started for the script (the one that runs the bot). */
-export async function scriptPid(proc: RunningProcess): Promise<number> {
-  const pid = await findScriptPid(proc);
-  if (pid === undefined) throw new Error('tsx exited before starting the script');
-  return pid;
+/** True while the process is stopped (SIGSTOP). */
+export function isStopped(pid: number): boolean {
+  return procStat(pid)?.state === 'T';
 }
 
-/** Like scriptPid, but undefined when tsx exits without a child. */
-function findScriptPid(proc: RunningProcess): Promise<number | undefined> {
-  const tsxPid = proc.child.pid;
-  if (tsxPid === undefined) return Promise.resolve(undefined);
-  const gone = () => proc.child.exitCode !== null || proc.child.signalCode !== null;
-  return waitFor(() => childPids(tsxPid)[0] ?? (gone() ? -1 : undefined), {
-    message: `the node process started by tsx (${tsxPid})`,
-  }).then((pid) => (pid === -1 ? undefined : pid));
+/** The pid of the node process running the script. */
+export function scriptPid(proc: RunningProcess): Promise<number> {
+  const pid = proc.child.pid;
+  if (pid === undefined) return Promise.reject(new Error('the script did not start'));
+  return Promise.resolve(pid);
 }
 
-/** SIGKILL the node process running the script; resolves once it and tsx are gone. */
+/** SIGKILL the process running the script; resolves once it is gone. */
 export async function killHard(proc: RunningProcess, pid: number): Promise<ProcessResult> {
   process.kill(pid, 'SIGKILL');
   const result = await proc.exited;
@@ -65,39 +47,31 @@ export async function killHard(proc: RunningProcess, pid: number): Promise<Proce
   return result;
 }
 
-/** Whether a pid still runs the given script (guards against a recycled pid). */
-function runsScript(pid: number, script: string): boolean {
-  try {
-    return isRunning(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script);
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Keeps track of the processes a test starts, so a failing test does not leave bots running:
- * `killAll()` (for afterEach) SIGKILLs every survivor by pid, the node process first. The node
- * pids are remembered as soon as they appear, because `startScript`'s own timeout kills only tsx
- * and would leave the node process behind.
+ * `killAll()` (for afterEach) SIGKILLs every survivor's process group.
  */
 export class ScriptProcesses {
-  private readonly started: { proc: RunningProcess; script: string; nodePid: Promise<number | undefined> }[] =
-    [];
+  private readonly started: RunningProcess[] = [];
 
   start(script: string, args: string[] = [], options: RunOptions = {}): RunningProcess {
     const proc = startScript(script, args, options);
-    const nodePid = findScriptPid(proc).catch(() => undefined);
-    this.started.push({ proc, script, nodePid });
+    this.started.push(proc);
     return proc;
   }
 
   async killAll(): Promise<void> {
     const started = this.started.splice(0);
     await Promise.all(
-      started.map(async ({ proc, script, nodePid }) => {
-        const pid = await nodePid;
-        if (pid !== undefined && runsScript(pid, script)) process.kill(pid, 'SIGKILL');
-        if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+      started.map(async (proc) => {
+        if (proc.child.exitCode === null && proc.child.signalCode === null && proc.child.pid !== undefined) {
+          try {
+            // A stopped process must be continued to die of anything but SIGKILL; SIGKILL works anyway.
+            process.kill(-proc.child.pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }
         await proc.exited;
       }),
     );
