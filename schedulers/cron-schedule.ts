@@ -84,6 +84,20 @@ const HOUR_MS = 3_600_000;
  * that hour added.
  */
 export function longestGapMs(expression: string, timezone: string, from: Date): number {
+  // Walking every slot of eight days of a per-minute schedule takes a few hundred milliseconds;
+  // the answer changes at most from one day to the next.
+  const key = `${expression}|${timezone}|${from.toISOString().slice(0, 10)}`;
+  let gap = gapCache.get(key);
+  if (gap === undefined) {
+    gap = walkLongestGap(expression, timezone, from);
+    gapCache.set(key, gap);
+  }
+  return gap;
+}
+
+const gapCache = new Map<string, number>();
+
+function walkLongestGap(expression: string, timezone: string, from: Date): number {
   const iterator = CronExpressionParser.parse(expression, { tz: timezone, currentDate: from });
   let previous = iterator.prev().toDate().getTime();
   const start = previous;

@@ -108,7 +108,8 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
         randomize: false,
         signal: runSignal,
         onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          if (retriesLeft > 0) {
+          // Stopping is not retried, so not announced as a retry either.
+          if (retriesLeft > 0 && !runSignal.aborted) {
             const delayMs = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attemptNumber - 1));
             logger.warn(
               { err: error, attempt: attemptNumber, retriesLeft, delayMs },

@@ -226,7 +226,7 @@ function retryInBackground(
   task: () => Promise<void>,
   options: { what: string; logger: Logger; signal: AbortSignal },
 ): void {
-  let delayMs = 5_000;
+  let delayMs = 1_000;
   const attempt = () => {
     if (options.signal.aborted) return;
     task().catch((error: unknown) => {

@@ -50,8 +50,15 @@ export async function requestContent(ctx: BotContext, deps: BotDeps, contentId: 
       timezone: deps.config.scheduler.timezone,
     });
   } catch (error) {
-    if (!(error instanceof ContentUnavailableError)) throw error;
-    ctx.log.warn({ contentId }, 'saved content is no longer available to copy');
-    await ctx.reply('Sorry, this content is no longer available.');
+    if (error instanceof ContentUnavailableError) {
+      ctx.log.warn({ contentId }, 'saved content is no longer available to copy');
+      await ctx.reply('Sorry, this content is no longer available.');
+      return;
+    }
+    // Telegram or the database failed mid-delivery: nothing was left behind (see deliver()).
+    ctx.log.error({ err: error, contentId }, 'content could not be delivered');
+    await ctx.reply(
+      'Sorry, the content could not be delivered just now. Please open the link again in a moment.',
+    );
   }
 }

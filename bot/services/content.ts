@@ -19,10 +19,9 @@ export class ContentUnavailableError extends Error {
 export interface ContentServiceOptions {
   /** Copies are sent with protect_content: recipients cannot forward or save what will disappear. */
   protectContent: boolean;
+  /** How long recording a sent message's id may keep failing before it is deleted again (5 s). */
+  trackPatienceMs?: number;
 }
-
-/** How long recording a sent message's id may keep failing before the message is deleted again. */
-const TRACK_PATIENCE_MS = 10_000;
 
 export class ContentService {
   constructor(
@@ -99,11 +98,12 @@ export class ContentService {
 
   /** Adds a sent message to its record; if that cannot be written, the message is taken back. */
   private async track(api: Api, chatId: number, recordId: ObjectId, messageId: number): Promise<void> {
+    const patienceMs = this.options.trackPatienceMs ?? 5_000;
     try {
       await persist(() => this.deletions.addMessages(recordId, [messageId]), {
-        patienceMs: TRACK_PATIENCE_MS,
+        patienceMs,
         onStuck: () => {},
-        signal: AbortSignal.timeout(TRACK_PATIENCE_MS),
+        signal: AbortSignal.timeout(patienceMs),
       });
     } catch (error) {
       await api.deleteMessage(chatId, messageId).catch(() => undefined);

@@ -28,7 +28,10 @@ export async function persist<T>(write: () => Promise<T>, options: PersistOption
         stuck = true;
         options.onStuck(error);
       }
-      await sleep(delay, options.signal);
+      // Stopped while waiting to try again: the caller hears what failed, not that it was stopped.
+      await sleep(delay, options.signal).catch(() => {
+        throw error;
+      });
       delay = Math.min(options.maxDelayMs ?? 5_000, delay * 2);
     }
   }

@@ -1,6 +1,10 @@
+import { MongoClient } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broadcaster } from '../../bot/services/broadcaster.js';
+import { getCollections } from '../../db/collections.js';
+import { createRepositories, type Repositories } from '../../db/repositories/index.js';
 import { type JobHarness, startJobHarness } from '../support/job-harness.js';
+import { startMongoEmulator } from '../support/mongo-emulator/index.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { waitFor } from '../support/wait.js';
 
@@ -129,5 +133,172 @@ describe('broadcaster', () => {
     expect(broadcast?.status).toBe('sent');
     expect(broadcast?.counts.delivered).toBeLessThan(30);
     expect(h.fake.lastBotMessage(ADMIN)?.text).toMatch(/^📣 Broadcast stopped at its deletion time\./);
+  });
+});
+
+describe('broadcaster: nothing lost, nobody written off (#10)', () => {
+  const db = useTestDatabase();
+  let h: JobHarness;
+  const cleanups: Array<() => Promise<unknown>> = [];
+
+  beforeEach(async () => {
+    await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
+    h = await startJobHarness(db(), { now: new Date() });
+    h.fake.addChat(ADMIN, { user: { id: ADMIN, first_name: 'Admin' } });
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await h.close();
+  });
+
+  async function seedUsers(repos: Repositories, count: number) {
+    for (let id = 1; id <= count; id++) {
+      h.fake.addChat(2000 + id, { user: { id: 2000 + id, first_name: `U${id}` } });
+      await repos.users.upsertFromTelegram({ id: 2000 + id, first_name: `U${id}` }, 2000 + id, h.now());
+    }
+  }
+
+  function broadcasterOn(repos: Repositories, leaseMs: number, instanceId = 'sender') {
+    return new Broadcaster({
+      api: h.deps.api,
+      gate: h.gate,
+      repos,
+      logger: h.logs.logger,
+      clock: () => h.now(),
+      instanceId,
+      timezone: 'UTC',
+      batchSize: 10,
+      concurrency: 3,
+      retry: { retries: 0, baseDelayMs: 1 },
+      protectContent: true,
+      leaseMs,
+      progressIntervalMs: 0,
+    });
+  }
+
+  const request = (deleteInMs = 3_600_000) => {
+    const [sourceMessageId] = h.fake.seedMessages(ADMIN, ['Big news'], {
+      from: { id: ADMIN, first_name: 'Admin' },
+    });
+    return {
+      adminId: ADMIN,
+      adminChatId: ADMIN,
+      sourceChatId: ADMIN,
+      sourceMessageId: sourceMessageId!,
+      deleteAt: new Date(h.now().getTime() + deleteInMs),
+    };
+  };
+  /** Copies of the broadcast sitting in users' chats, whoever knows about them. */
+  const copiesInChats = (sourceMessageId: number) =>
+    Array.from({ length: 40 }, (_, i) => 2001 + i).flatMap((chatId) =>
+      h.fake
+        .messages(chatId)
+        .filter((message) => message.copied_from?.message_id === sourceMessageId)
+        .map((message) => `${chatId}:${message.message_id}`),
+    );
+  const adminTexts = () => h.fake.messages(ADMIN).map((message) => message.text ?? '');
+
+  it('#10.4 a database that fails mid-broadcast stops the sending, tells the admin, and loses no copy', async () => {
+    // Must hold: while MongoDB is down no copy goes out that cannot be recorded (each sender waits
+    // for its copy's record); once the failures last the patience the broadcast stops and the admin
+    // is told; when the database is back every copy in users' chats is recorded, so the deleter
+    // will delete it, and the broadcast ends interrupted. The process never sees an unhandled error.
+    const emulator = await startMongoEmulator({ port: 0 });
+    cleanups.push(() => emulator.close());
+    const client = new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300 });
+    await client.connect();
+    cleanups.push(() => client.close());
+    const repos = createRepositories(getCollections(client.db('broadcast_outage')));
+    await seedUsers(repos, 40);
+    h.fake.setLatency('copyMessage', 15);
+    const sender = broadcasterOn(repos, 400);
+    const req = request();
+    const { broadcastId } = await sender.start(req);
+    const collections = getCollections(client.db('broadcast_outage'));
+    await waitFor(async () => (await collections.broadcastMessages.countDocuments()) >= 6);
+    await emulator.stop();
+    await waitFor(
+      () => adminTexts().some((text) => text.startsWith('📣 Broadcast stopped: the database is unavailable')),
+      {
+        message: 'the admin told about the database',
+      },
+    );
+    const sentDuringOutage = copiesInChats(req.sourceMessageId).length;
+    await emulator.start();
+    await sender.whenIdle();
+
+    const recorded = await collections.broadcastMessages.find({ broadcast_id: broadcastId }).toArray();
+    const inChats = copiesInChats(req.sourceMessageId);
+    expect(inChats.length).toBe(sentDuringOutage);
+    expect(inChats.length).toBeLessThan(40);
+    expect(recorded.map((copy) => `${copy.chat_id}:${copy.message_id}`).sort()).toEqual([...inChats].sort());
+    const broadcast = await collections.broadcasts.findOne({ _id: broadcastId });
+    expect(broadcast).toMatchObject({ status: 'interrupted', counts: { delivered: inChats.length } });
+    // One report (the progress message aside).
+    const reports = adminTexts().filter(
+      (text) => text.startsWith('📣 Broadcast') && !text.startsWith('📣 Broadcasting'),
+    );
+    expect(reports).toEqual([expect.stringMatching(/^📣 Broadcast stopped: the database is unavailable/)]);
+  });
+
+  it('#10.5 a sender that died and restarted at once is found by the periodic sweep within about a lease, and reported once', async () => {
+    // Must hold: a `sending` broadcast whose sender is gone (fresh heartbeat at the moment of a
+    // quick restart) is not reported too early, is reported once the heartbeat is a lease old
+    // by the next sweep of any instance, and exactly once across instances.
+    const leaseMs = 600;
+    const { insertedId } = await db().collections.broadcasts.insertOne({
+      delete_at: new Date(h.now().getTime() + 3_600_000),
+      created_at: h.now(),
+      created_by: ADMIN,
+      source_chat_id: ADMIN,
+      source_message_id: 1,
+      status: 'sending',
+      counts: { total: 30, delivered: 7, blocked: 0, failed: 0 },
+      progress_chat_id: ADMIN,
+      owner: 'crashed-a-moment-ago',
+      heartbeat_at: new Date(),
+    });
+    const restarted = [
+      broadcasterOn(h.deps.repos, leaseMs, 'new-a'),
+      broadcasterOn(h.deps.repos, leaseMs, 'new-b'),
+    ];
+    for (const instance of restarted) instance.startSweeping();
+    cleanups.push(() => Promise.all(restarted.map((instance) => instance.stop(1_000))));
+    expect(await db().collections.broadcasts.findOne({ _id: insertedId })).toMatchObject({
+      status: 'sending',
+    });
+    await waitFor(
+      async () => (await db().collections.broadcasts.findOne({ _id: insertedId }))?.status === 'interrupted',
+      {
+        message: 'the sweep to find the dead sender',
+      },
+    );
+    await waitFor(() => adminTexts().some((text) => text.startsWith('📣 Broadcast interrupted')));
+    // A few more sweeps: still one report.
+    await Promise.all(restarted.map((instance) => instance.sweepInterrupted()));
+    expect(adminTexts().filter((text) => text.startsWith('📣 Broadcast interrupted'))).toEqual([
+      expect.stringContaining('Delivered 7, blocked 0, failed 0 (of 30 users)'),
+    ]);
+  });
+
+  it('#10.6 a flood wait longer than TELEGRAM_MAX_RETRY_AFTER_SECONDS pauses the broadcast and writes nobody off', async () => {
+    // Must hold: a 429 asking for two minutes makes the sender wait two minutes (the progress
+    // message says so), then every recipient gets the copy; none is counted failed.
+    await seedUsers(h.deps.repos, 30);
+    h.fake.injectFault({ method: 'copyMessage', status: 429, retryAfter: 120 });
+    const sender = broadcasterOn(h.deps.repos, 60_000);
+    const { broadcastId } = await sender.start(request());
+    await sender.whenIdle();
+    const broadcast = await db().collections.broadcasts.findOne({ _id: broadcastId });
+    expect(broadcast).toMatchObject({
+      status: 'sent',
+      counts: { total: 30, delivered: 30, blocked: 0, failed: 0 },
+    });
+    expect(h.gateWaits().reduce((sum, ms) => sum + ms, 0)).toBeGreaterThanOrEqual(119_000);
+    const edits = h.fake.calls.filter((call) => call.method === 'editMessageText' && call.ok);
+    expect(edits.some((call) => /waiting 120 s, then sending goes on/.test(String(call.params.text)))).toBe(
+      true,
+    );
+    expect(adminTexts().at(-1)).toMatch(/^📣 Broadcast finished\.\nDelivered 30, blocked 0, failed 0/);
   });
 });

@@ -1,10 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  DELETION_MARGIN_MS,
+  RUN_ALLOWANCE_MS,
+  safeLifetimeMs,
+  TELEGRAM_DELETE_WINDOW_MS,
+} from '../../bot/deletion/deletion-window.js';
 import { parseStartPayload } from '../../bot/links.js';
 import { CLICK_HERE } from '../../bot/notices.js';
 import type { PendingDeletionDoc } from '../../db/collections.js';
 import { deleteDueMessages } from '../../schedulers/jobs/index.js';
+import { readDeletionBacklog } from '../../src/ops/deletion-backlog.js';
 import { type JobHarness, startJobHarness } from '../support/job-harness.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { waitFor } from '../support/wait.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);
@@ -387,4 +395,158 @@ describe('message deleter at scale, under the fake server rate limits', () => {
       await h.close();
     }
   }, 120_000);
+});
+
+describe('message deleter: the deletion promise (#10)', () => {
+  const db = useTestDatabase();
+  let h: JobHarness;
+
+  afterEach(() => h?.close());
+
+  async function seed(chatId: number, deleteAt: Date, createdAt = minutes(-30), count = 2) {
+    h.fake.addChat(chatId, { user: user(chatId) });
+    const messageIds = h.fake.seedMessages(chatId, count);
+    await db().collections.pendingDeletions.insertOne({
+      user_id: chatId,
+      chat_id: chatId,
+      message_ids: messageIds,
+      delete_at: deleteAt,
+      content_id: `content${chatId}`,
+      created_at: createdAt,
+    });
+    return messageIds;
+  }
+  const records = () => db().collections.pendingDeletions.find().toArray();
+
+  it('#10.1 an abort while deleteMessages is on the wire or waiting for its turn is not a failure: the record stays as it was, however often it happens', async () => {
+    // Must hold: aborts (SIGTERM, attempt timeout, lost claim) never count against a record;
+    // more aborts than the old DELETION_MAX_ATTEMPTS still leave it, untouched, for the next run.
+    await db().collections.pendingDeletions.deleteMany({});
+    // Three calls per second: the second chat's call waits in the limiter when the abort comes.
+    h = await startJobHarness(db(), { now: NOW, limits: { maxPerSecond: 3, perChatPerSecond: 1 } });
+    await seed(11_001, minutes(-2));
+    await seed(11_002, minutes(-1));
+    h.fake.setLatency('deleteMessages', 300);
+    for (let abort = 0; abort < 6; abort++) {
+      const controller = new AbortController();
+      const calls = h.fake.callCount('deleteMessages');
+      const run = deleteDueMessages(h.deps, h.input(NOW, { signal: controller.signal }));
+      // Abort once a call is on the wire (the fake has received it) and the other is queued.
+      await waitFor(() => h.fake.callCount('deleteMessages') > calls || undefined, { intervalMs: 1 });
+      controller.abort(new Error('SIGTERM'));
+      expect(await run).toMatchObject({ records: 0, failed: 0, deferred: 0 });
+    }
+    const left = await records();
+    expect(left).toHaveLength(2);
+    for (const record of left) {
+      expect(record.attempts).toBeUndefined();
+      expect(record.last_error).toBeUndefined();
+    }
+    h.fake.setLatency('deleteMessages', 0);
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({
+      records: 2,
+      notices: 2,
+      failed: 0,
+    });
+    expect(h.fake.messages(11_001).map((message) => message.text)).toEqual([expect.stringMatching(/^🗑/)]);
+  });
+
+  it('#10.2 a Telegram outage longer than any number of runs drops nothing, and the deletion lag shows it meanwhile', async () => {
+    // Must hold: during an outage every due record stays, the lag (oldest overdue) grows run
+    // after run, and once Telegram is back everything is deleted with its notice.
+    await db().collections.pendingDeletions.deleteMany({});
+    h = await startJobHarness(db(), { now: NOW });
+    for (let chat = 0; chat < 5; chat++) await seed(12_000 + chat, minutes(-1));
+    h.fake.injectFault({ method: 'deleteMessages', status: 502, times: Infinity });
+    let lag = 0;
+    for (let run = 0; run < 10; run++) {
+      const at = minutes(run * 5);
+      expect(await deleteDueMessages(h.deps, h.input(at))).toMatchObject({
+        records: 0,
+        failed: 0,
+        deferred: 5,
+      });
+      const backlog = await readDeletionBacklog(h.deps.repos.pendingDeletions, at);
+      expect(backlog.due).toBe(5);
+      expect(backlog.oldestOverdueMs).toBeGreaterThan(lag);
+      lag = backlog.oldestOverdueMs;
+    }
+    expect(lag).toBe(46 * 60_000);
+    h.fake.clearFaults();
+    expect(await deleteDueMessages(h.deps, h.input(minutes(50)))).toMatchObject({
+      records: 5,
+      messagesDeleted: 10,
+      notices: 5,
+    });
+    expect(await records()).toEqual([]);
+  });
+
+  it('#10.3 content given the longest lifetime is deleted inside Telegram’s 48 hours even when the deleter comes as late as its schedule allows', async () => {
+    // Must hold: with the deleter every minute, the longest lifetime (48 h less the margin, the
+    // run allowance and the period) is still deletable at delete_at + period + run allowance; a
+    // record scheduled beyond it (an older release, a hand-made record) is taken before its
+    // messages pass 48 hours, not left until Telegram refuses.
+    await db().collections.pendingDeletions.deleteMany({});
+    const longest = safeLifetimeMs(60_000);
+    expect(longest).toBe((47 * 60 + 39) * 60_000);
+    h = await startJobHarness(db(), { now: NOW });
+    await seed(13_001, new Date(NOW.getTime() + longest), NOW);
+    // 48 hours exactly: what `/setdeletetime 48h` used to schedule.
+    await seed(13_002, new Date(NOW.getTime() + TELEGRAM_DELETE_WINDOW_MS), NOW);
+
+    const latest = new Date(NOW.getTime() + longest + 60_000 + RUN_ALLOWANCE_MS);
+    expect(await deleteDueMessages(h.deps, h.input(latest))).toEqual({
+      records: 2,
+      messagesDeleted: 4,
+      notices: 2,
+      failed: 0,
+      deferred: 0,
+    });
+    expect(latest.getTime()).toBeLessThan(NOW.getTime() + TELEGRAM_DELETE_WINDOW_MS - DELETION_MARGIN_MS + 1);
+    for (const chatId of [13_001, 13_002]) {
+      expect(h.fake.chat(chatId).deleted).toHaveLength(2);
+      expect(h.fake.messages(chatId).map((message) => message.text)).toEqual([expect.stringMatching(/^🗑/)]);
+    }
+  });
+
+  it('#10.3 records nearest to the 48-hour limit go first, before a backlog of due records', async () => {
+    // Must hold: after an outage, the record whose messages become undeletable soonest is
+    // handled in the run's first batch, whatever its delete_at.
+    await db().collections.pendingDeletions.deleteMany({});
+    h = await startJobHarness(db(), { now: NOW, batchSize: 2 });
+    for (let chat = 0; chat < 6; chat++) await seed(14_000 + chat, minutes(-60 + chat), minutes(-90));
+    const atRisk = new Date(NOW.getTime() - 47 * 3_600_000 - 45 * 60_000);
+    await seed(14_100, minutes(-5), atRisk);
+    const controller = new AbortController();
+    const repo = h.deps.repos.pendingDeletions;
+    const removeByIds = repo.removeByIds.bind(repo);
+    // Stop once the first batch is written.
+    repo.removeByIds = async (ids) => {
+      controller.abort(new Error('stop after one batch'));
+      return removeByIds(ids);
+    };
+    await deleteDueMessages(h.deps, h.input(NOW, { signal: controller.signal }));
+    repo.removeByIds = removeByIds;
+    expect(await records()).toHaveLength(6);
+    const left = (await records()).map((record) => record.chat_id);
+    expect(left).not.toContain(14_100);
+    expect(h.fake.chat(14_100).deleted).toHaveLength(2);
+  });
+
+  it('#10.11 a delivery cut short before its first message leaves an empty record that is dropped without a notice', async () => {
+    await db().collections.pendingDeletions.deleteMany({});
+    h = await startJobHarness(db(), { now: NOW });
+    h.fake.addChat(15_001, { user: user(15_001) });
+    await db().collections.pendingDeletions.insertOne({
+      user_id: 15_001,
+      chat_id: 15_001,
+      message_ids: [],
+      delete_at: minutes(-1),
+      content_id: 'cutshort',
+      created_at: minutes(-31),
+    });
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ records: 1, notices: 0 });
+    expect(h.fake.callCount()).toBe(0);
+    expect(await records()).toEqual([]);
+  });
 });

@@ -72,6 +72,29 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('#10.11 refuses a schedule restricting both the day of the month and the day of the week, naming it', () => {
+    expect(problemsOf({ BOT_TOKEN: TOKEN, TOKEN_CLEANUP_CRON: '0 0 13 * 5' })).toEqual([
+      'TOKEN_CLEANUP_CRON is not a valid cron expression ("0 0 13 * 5"): restricts both the day of the month and the day of the week, which node-cron and cron-parser read differently (one of the two must be *)',
+    ]);
+    expect(parseConfig({ BOT_TOKEN: TOKEN, TOKEN_CLEANUP_CRON: '0 0 13 * *' }).ok).toBe(true);
+    expect(parseConfig({ BOT_TOKEN: TOKEN, TOKEN_CLEANUP_CRON: '0 0 * * 5' }).ok).toBe(true);
+  });
+
+  it('#10.3 derives the longest content and broadcast lifetimes from the deleters’ schedules and refuses more', () => {
+    const hourly = parseConfig({ BOT_TOKEN: TOKEN, MESSAGE_DELETER_CRON: '*/5 * * * *' });
+    expect(hourly.ok && hourly.config.deletion.maxContentMinutes).toBe(48 * 60 - 20 - 5);
+    expect(problemsOf({ BOT_TOKEN: TOKEN, DELETE_AFTER_MINUTES: '2880' })).toEqual([
+      "DELETE_AFTER_MINUTES must be at most 2859 (47 h 39 min): content must be deleted within Telegram's 48 hours, leaving room for MESSAGE_DELETER_CRON's schedule; got 2880",
+    ]);
+    expect(parseConfig({ BOT_TOKEN: TOKEN, DELETE_AFTER_MINUTES: '2859' }).ok).toBe(true);
+    // A deleter that runs only every other day could never delete inside the 48 hours.
+    expect(problemsOf({ BOT_TOKEN: TOKEN, BROADCAST_DELETER_CRON: '0 0 */2 * *' })).toEqual([
+      expect.stringMatching(
+        /^BROADCAST_DELETER_CRON leaves up to \d+ h between runs \("0 0 \*\/2 \* \*"\), too long to delete anything within Telegram's 48 hours/,
+      ),
+    ]);
+  });
+
   it('reads every variable it knows', () => {
     const result = parseConfig({
       BOT_TOKEN: TOKEN,

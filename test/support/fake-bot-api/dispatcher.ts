@@ -14,6 +14,8 @@ import { Params, toInteger } from './request-params.js';
 export class Dispatcher {
   readonly latencyMs = new Map<string, number>();
   readonly disabledMethods = new Set<string>();
+  /** Calls received and not answered yet, per method (a test can act while one is in flight). */
+  readonly inFlight = new Map<string, number>();
 
   constructor(
     private readonly state: FakeBotState,
@@ -26,7 +28,12 @@ export class Dispatcher {
     const method = canonicalMethodName(request.method);
     const recordedName = method ?? request.method;
     const latency = this.latencyMs.get(recordedName) ?? this.latencyMs.get('*') ?? 0;
-    if (latency > 0) await sleep(latency);
+    this.inFlight.set(recordedName, (this.inFlight.get(recordedName) ?? 0) + 1);
+    try {
+      if (latency > 0) await sleep(latency);
+    } finally {
+      this.inFlight.set(recordedName, (this.inFlight.get(recordedName) ?? 1) - 1);
+    }
 
     let status = 200;
     let body: unknown;

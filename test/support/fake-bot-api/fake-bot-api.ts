@@ -302,6 +302,11 @@ export class FakeBotApi {
     return this.updates.pendingCount();
   }
 
+  /** Calls of `method` received and still waiting out their latency (not answered yet). */
+  callsInFlight(method: string): number {
+    return this.dispatcher.inFlight.get(method) ?? 0;
+  }
+
   /** Whether a long poll is waiting, so a test can order two polls without sleeping. */
   isLongPolling(): boolean {
     return this.updates.polling;
