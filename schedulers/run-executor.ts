@@ -145,7 +145,8 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
   };
 
   try {
-    await store.finish(run._id, { status, attempts, result, error, now: clock() });
+    // finished_at is the database server's time.
+    await store.finish(run._id, { status, attempts, result, error });
   } catch (writeError) {
     logger.error({ err: writeError }, 'could not record the run outcome; will retry before the next claim');
   }

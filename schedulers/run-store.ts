@@ -90,7 +90,6 @@ export interface FinishInput {
   attempts: number;
   result: JobResult | null;
   error: string | null;
-  now: Date;
 }
 
 const DUPLICATE_KEY = 11000;
