@@ -108,6 +108,9 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
         randomize: false,
         signal: runSignal,
         onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          // Stopped (or the claim lost): p-retry rejects here without another attempt, even when
+          // the job returned its result, so there is no retry to announce.
+          if (runSignal.aborted) return;
           if (retriesLeft > 0) {
             const delayMs = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attemptNumber - 1));
             logger.warn(
