@@ -56,7 +56,7 @@ describe('SIGTERM and SIGINT to the whole process group, twice, during a run', (
     // Notices stay in flight for a while: messages already sent are not cancelled on the wire,
     // so the stop has to wait for them, and the repeated signal lands during the stop.
     fake.setLatency('deleteMessages', 10);
-    fake.setLatency('sendMessage', 400);
+    fake.setLatency('sendMessage', 600);
     const database = db().client.db(options.dbName);
     // Due work, one record per chat: the run's first batch has notices to send.
     await seedPendingDeletions(fake, getCollections(database), {
