@@ -25,6 +25,11 @@ const LEASE_SECONDS = 60;
 /** The default heartbeat period: several beats per lease. */
 const HEARTBEAT_SECONDS = LEASE_SECONDS / 6;
 const LIBFAKETIME = libfaketimePath();
+if (LIBFAKETIME === undefined && process.env.CI === undefined) {
+  console.warn(
+    '[faults] clock-skew case skipped: libfaketime is not installed (Debian: apt-get install faketime; .ci/run installs it)',
+  );
+}
 
 /**
  * Two bot instances (`src/main.ts`) on one database whose hosts' clocks disagree by 55 seconds, at
