@@ -108,8 +108,10 @@ export async function executeRun(options: ExecuteOptions): Promise<RunOutcome> {
         randomize: false,
         signal: runSignal,
         onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          // Stopping is not retried, so not announced as a retry either.
-          if (retriesLeft > 0 && !runSignal.aborted) {
+          // Stopped (or the claim lost): p-retry rejects here without another attempt, even when
+          // the job returned its result, so there is no retry to announce.
+          if (runSignal.aborted) return;
+          if (retriesLeft > 0) {
             const delayMs = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attemptNumber - 1));
             logger.warn(
               { err: error, attempt: attemptNumber, retriesLeft, delayMs },

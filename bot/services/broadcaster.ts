@@ -50,6 +50,7 @@ export interface BroadcastRequest {
 }
 
 interface Sending {
+  broadcastId: ObjectId;
   promise: Promise<void>;
   controller: AbortController;
   /** Ends the retrying of pending writes: the last resort at shutdown. */
@@ -110,7 +111,7 @@ export class Broadcaster {
         this.options.logger.error({ err: error, broadcastId: key }, 'broadcast ended by an unexpected error'),
       )
       .finally(() => this.running.delete(key));
-    this.running.set(key, { promise, controller, writes });
+    this.running.set(key, { broadcastId, promise, controller, writes });
     return { broadcastId, total };
   }
 
@@ -141,7 +142,12 @@ export class Broadcaster {
     let recovered = 0;
     try {
       for (;;) {
-        const stale = await this.options.repos.broadcasts.takeOverStale(this.options.leaseMs);
+        // Not the ones this process is sending: after a database outage longer than the lease
+        // their heartbeats are stale, but their sender is right here and reports them itself.
+        const stale = await this.options.repos.broadcasts.takeOverStale(
+          this.options.leaseMs,
+          this.sendingIds(),
+        );
         if (!stale) return recovered;
         recovered += 1;
         this.options.logger.warn(
@@ -157,6 +163,10 @@ export class Broadcaster {
       );
       return recovered;
     }
+  }
+
+  private sendingIds(): ObjectId[] {
+    return [...this.running.values()].map((entry) => entry.broadcastId);
   }
 
   /**

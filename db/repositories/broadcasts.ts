@@ -66,11 +66,16 @@ export class BroadcastsRepository {
   /**
    * Takes over one broadcast whose sender stopped beating for longer than `leaseMs` (its process
    * died mid-send) and marks it interrupted; the conditional update lets exactly one instance
-   * report it.
+   * report it. `alive` are broadcasts the caller is sending itself: its heartbeats may have
+   * failed (database down), but it knows they did not die.
    */
-  takeOverStale(leaseMs: number): Promise<StoredBroadcast | null> {
+  takeOverStale(leaseMs: number, alive: readonly ObjectId[] = []): Promise<StoredBroadcast | null> {
     return this.broadcasts.findOneAndUpdate(
-      { status: 'sending', ...olderThanServerNow('heartbeat_at', leaseMs) },
+      {
+        status: 'sending',
+        ...(alive.length > 0 ? { _id: { $nin: [...alive] } } : {}),
+        ...olderThanServerNow('heartbeat_at', leaseMs),
+      },
       [{ $set: { status: 'interrupted', finished_at: SERVER_NOW } }],
       { returnDocument: 'after' },
     ) as Promise<StoredBroadcast | null>;

@@ -122,6 +122,27 @@ describe('broadcaster', () => {
     expect(reports[0]?.text).toContain('Delivered 12, blocked 1, failed 0 (of 30 users)');
   });
 
+  it('its own sweep leaves a broadcast it is sending alone, however stale its heartbeat looks after a database outage', async () => {
+    h.fake.setLatency('copyMessage', 20);
+    const sender = broadcaster();
+    const { broadcastId } = await sender.start(request());
+    await waitFor(async () => (await db().collections.broadcastMessages.countDocuments()) >= 3);
+    // What a database outage longer than the lease leaves: heartbeats that did not get through.
+    await db().collections.broadcasts.updateOne(
+      { _id: broadcastId },
+      { $set: { heartbeat_at: new Date(Date.now() - 5 * 60_000) } },
+    );
+    expect(await sender.sweepInterrupted()).toBe(0);
+    expect(await db().collections.broadcasts.findOne({ _id: broadcastId })).toMatchObject({
+      status: 'sending',
+    });
+    await sender.whenIdle();
+    expect(await db().collections.broadcasts.findOne({ _id: broadcastId })).toMatchObject({ status: 'sent' });
+    const texts = h.fake.chat(ADMIN).messages.map((message) => message.text ?? '');
+    expect(texts.filter((text) => text.startsWith('📣 Broadcast interrupted'))).toEqual([]);
+    expect(texts.filter((text) => text.startsWith('📣 Broadcast finished.'))).toHaveLength(1);
+  });
+
   it('stops sending once the deletion time has come', async () => {
     const sender = broadcaster();
     h.fake.setLatency('copyMessage', 5);

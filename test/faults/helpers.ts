@@ -171,3 +171,117 @@ export function repeats(counts: Iterable<number>): number {
   for (const n of counts) if (n > 1) total += n - 1;
   return total;
 }
+
+/**
+ * `count` registered, reachable users (the users collection) whose private chats exist in the
+ * fake, so a broadcast has someone to copy to. Returns their chat ids.
+ */
+export async function seedUsers(
+  fake: FakeBotApi,
+  collections: Pick<Collections, 'users'>,
+  options: { count: number; firstChatId: number },
+): Promise<number[]> {
+  const now = new Date();
+  const chatIds = Array.from({ length: options.count }, (_, i) => options.firstChatId + i);
+  for (const chatId of chatIds) fake.addChat(chatId, { user: { id: chatId, first_name: `User${chatId}` } });
+  await collections.users.insertMany(
+    chatIds.map((chatId) => ({
+      user_id: chatId,
+      chat_id: chatId,
+      first_name: `User${chatId}`,
+      last_name: null,
+      username: null,
+      joined_at: now,
+      last_seen_at: now,
+      blocked_at: null,
+    })),
+  );
+  return chatIds;
+}
+
+export interface Copy {
+  chatId: number;
+  messageId: number;
+}
+
+/** Copies of one source message that are visible in the given chats of the fake. */
+export function visibleCopies(
+  fake: FakeBotApi,
+  chatIds: readonly number[],
+  source: { chatId: number; messageId: number },
+): Copy[] {
+  const copies: Copy[] = [];
+  for (const chatId of chatIds) {
+    for (const message of fake.chat(chatId).messages) {
+      const from = message.copied_from;
+      if (from?.chat_id === source.chatId && from.message_id === source.messageId) {
+        copies.push({ chatId, messageId: message.message_id });
+      }
+    }
+  }
+  return copies;
+}
+
+/** Texts the bot sent into a chat (visible or not), in order. */
+export function botTexts(fake: FakeBotApi, chatId: number): string[] {
+  return fake.calls
+    .filter((call) => call.ok && call.method === 'sendMessage' && call.params.chat_id === chatId)
+    .map((call) => String(call.params.text ?? ''));
+}
+
+/**
+ * Checks an invariant over and over while a test runs (every `intervalMs`), collecting every
+ * violation it reports, so a state that holds only for a moment is caught too. `stop()` runs
+ * one last check and returns everything seen.
+ */
+export function watchInvariant(
+  check: () => Promise<string[]>,
+  intervalMs = 100,
+): { stop(): Promise<string[]>; readonly checks: number } {
+  const violations = new Set<string>();
+  let stopped = false;
+  let checks = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      for (const violation of await check()) violations.add(violation);
+      checks += 1;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    get checks() {
+      return checks;
+    },
+    async stop() {
+      stopped = true;
+      await loop;
+      for (const violation of await check()) violations.add(violation);
+      return [...violations];
+    },
+  };
+}
+
+/** Pairs of runs (by id) whose [started_at, finished_at] intervals overlap; running ones are open-ended. */
+export function overlappingRuns(runs: readonly RunDoc[]): string[] {
+  const worked = runs
+    .filter((run) => run.status !== 'skipped')
+    .map((run) => ({
+      id: run._id,
+      from: run.started_at.getTime(),
+      to: run.finished_at?.getTime() ?? Number.POSITIVE_INFINITY,
+    }))
+    .sort((a, b) => a.from - b.from);
+  const overlaps: string[] = [];
+  worked.forEach((run, index) => {
+    for (const later of worked.slice(index + 1)) {
+      if (later.from < run.to) overlaps.push(`${run.id} overlaps ${later.id}`);
+    }
+  });
+  return overlaps;
+}
+
+/** The value of one unlabelled metric in Prometheus text, or undefined. */
+export function metricValue(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((entry) => entry.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}

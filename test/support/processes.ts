@@ -53,10 +53,18 @@ export interface RunningProcess {
  * `npm start` does: signals reach the bot itself, nothing stands between them.
  */
 export function startScript(script: string, args: string[] = [], options: RunOptions = {}): RunningProcess {
-  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'bot-test-'));
   const command = options.command ?? [process.execPath, '--import', TSX_LOADER];
   const [file, ...prefix] = command;
-  const child = spawn(file as string, [...prefix, join(PROJECT_ROOT, script), ...args], {
+  return startProgram(file as string, [...prefix, join(PROJECT_ROOT, script), ...args], options);
+}
+
+/**
+ * Starts any program (for example `npm start`) the way startScript starts a script: in its own
+ * process group, with the bot's variables cleared from the environment, output collected.
+ */
+export function startProgram(file: string, args: string[], options: RunOptions = {}): RunningProcess {
+  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'bot-test-'));
+  const child = spawn(file, args, {
     cwd,
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],

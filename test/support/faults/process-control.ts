@@ -1,5 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { type ProcessResult, type RunningProcess, type RunOptions, startScript } from '../processes.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  type ProcessResult,
+  type RunningProcess,
+  type RunOptions,
+  startProgram,
+  startScript,
+} from '../processes.js';
 import { waitFor } from '../wait.js';
 
 /**
@@ -32,6 +38,46 @@ export function isStopped(pid: number): boolean {
   return procStat(pid)?.state === 'T';
 }
 
+/** Pids of every process whose parent chain leads to `pid` (children, grandchildren, ...). */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(Number(entry));
+    if (!stat) continue;
+    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const queue = [...(children.get(pid) ?? [])];
+  while (queue.length > 0) {
+    const next = queue.shift() as number;
+    found.push(next);
+    queue.push(...(children.get(next) ?? []));
+  }
+  return found;
+}
+
+/** The command line of a process ('' once it is gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** SIGSTOP: the process freezes where it is (timers, sockets and all); resolves once it is stopped. */
+export async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  await waitFor(() => isStopped(pid), { intervalMs: 5, message: `process ${pid} to stop` });
+}
+
+/** SIGCONT after freeze(); resolves once the process runs again. */
+export async function thaw(pid: number): Promise<void> {
+  process.kill(pid, 'SIGCONT');
+  await waitFor(() => !isStopped(pid), { intervalMs: 5, message: `process ${pid} to continue` });
+}
+
 /** The pid of the node process running the script. */
 export function scriptPid(proc: RunningProcess): Promise<number> {
   const pid = proc.child.pid;
@@ -56,6 +102,13 @@ export class ScriptProcesses {
 
   start(script: string, args: string[] = [], options: RunOptions = {}): RunningProcess {
     const proc = startScript(script, args, options);
+    this.started.push(proc);
+    return proc;
+  }
+
+  /** Any program (e.g. `npm start`), tracked the same way. */
+  startProgram(file: string, args: string[], options: RunOptions = {}): RunningProcess {
+    const proc = startProgram(file, args, options);
     this.started.push(proc);
     return proc;
   }
@@ -107,4 +160,49 @@ export function lastJsonLine<T = Record<string, unknown>>(stdout: string): T {
   } catch {
     throw new Error(`the last stdout line is not JSON: ${JSON.stringify(line)}`);
   }
+}
+
+/**
+ * The scheduler instance id a bot process logs (its claims carry it), from its first line that
+ * names one.
+ */
+export function instanceIdOf(proc: RunningProcess): string | undefined {
+  const line = jsonLines(proc.stdout()).find(
+    (entry) => entry.component === 'scheduler' && typeof entry.instance === 'string',
+  );
+  return line?.instance as string | undefined;
+}
+
+/**
+ * libfaketime from Debian's `faketime` package (installed by .ci/run): preloaded into a process,
+ * it shifts what the process reads from the wall clock. Undefined when it is not installed.
+ */
+export function libfaketimePath(): string | undefined {
+  const candidates: string[] = [];
+  for (const root of ['/usr/lib', '/usr/local/lib', '/lib']) {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const entry of ['', ...entries]) {
+      // The multi-threaded build: node runs several threads.
+      candidates.push(`${root}/${entry}${entry ? '/' : ''}faketime/libfaketimeMT.so.1`);
+    }
+  }
+  return candidates.find((path) => existsSync(path));
+}
+
+/**
+ * Environment that runs a process with its wall clock `offsetSeconds` ahead (negative: behind),
+ * through libfaketime. The monotonic clock (timers, performance.now()) is left alone, so only
+ * what the process believes the time of day is changes.
+ */
+export function skewedClockEnv(library: string, offsetSeconds: number): Record<string, string> {
+  return {
+    LD_PRELOAD: library,
+    FAKETIME: `${offsetSeconds >= 0 ? '+' : ''}${offsetSeconds}s`,
+    FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  };
 }
