@@ -29,7 +29,7 @@ describe('the deletion promise under chaos (issue #10)', () => {
     `holds for ${runs} random fault schedules`,
     async () => {
       console.log(
-        `[chaos] seed ${seed}${path ? ` path ${path}` : ''}: ${runs} run(s), lease ${CHAOS.leaseMs} ms; reproduce with npm run test:chaos -- --runs ${runs} --seed ${seed}`,
+        `[chaos] seed ${seed}${path ? ` path ${path}` : ''}: ${runs} run(s), lease ${CHAOS.leaseMs} ms; reproduce with npm run test:chaos -- --shards 1 --runs ${runs} --seed ${seed}`,
       );
       const totals = new Totals();
       const started = Date.now();
@@ -102,14 +102,18 @@ class Totals {
       outagesLong: stats.outagesLong,
       outagesShort: stats.outagesShort,
       clampedAdvances: stats.clampedAdvances,
+      driverHangs: stats.driverHangs,
       records: stats.records,
       deletedBeforeSweep: stats.deletedBeforeSweep,
       repeatedNotices: stats.repeatedNotices,
       leftCopies: stats.leftCopies,
+      orphanedCopies: stats.orphanedCopies,
+      copiesAfterExpiry: stats.copiesAfterExpiry,
       excusedOverlaps: stats.excusedOverlaps,
       loopPauses: stats.loopPauses,
       ...Object.fromEntries(Object.entries(stats.runs).map(([key, n]) => [`runs ${key}`, n])),
       ...Object.fromEntries(Object.entries(stats.phaseMs).map(([key, n]) => [`ms in ${key}`, n])),
+      ...Object.fromEntries(Object.entries(stats.stepMs).map(([key, n]) => [`ms in step ${key}`, n])),
     };
     for (const [key, n] of Object.entries(flat)) this.sums[key] = (this.sums[key] ?? 0) + n;
   }

@@ -85,6 +85,8 @@ export class ChaosInstance {
   /** Background work of this instance the test started (runs, broadcasts). */
   readonly activity = new Set<Promise<unknown>>();
   private teardown: Promise<void> | undefined;
+  private sending = 0;
+  private hungSince: number | undefined;
 
   private constructor(
     readonly spec: InstanceSpec,
@@ -206,10 +208,8 @@ export class ChaosInstance {
 
   /** Starts a run now (claimed like /run or a scheduled tick), in the background. */
   run(job: string): Promise<RunOutcome | undefined> {
-    const run = this.runtime.runNow(job).catch((error: unknown) => {
-      if (process.env.CHAOS_DEBUG_ERRORS) console.log(`[run error] ${this.id} ${(error as Error).message}`);
-      return undefined;
-    });
+    // A run that cannot even be claimed (MongoDB down, the instance killed) is just not run.
+    const run = this.runtime.runNow(job).catch(() => undefined);
     this.track(run);
     return run;
   }
@@ -217,11 +217,51 @@ export class ChaosInstance {
   /** Starts a broadcast (as /broadcast does); sending goes on in the background. */
   broadcast(request: BroadcastRequest): Promise<boolean> {
     const started = this.broadcaster.start(request).then(
-      () => true,
+      () => {
+        this.sending += 1;
+        // Counted until the broadcaster has nothing left to send (an upper bound when they overlap).
+        void this.broadcaster.whenIdle().then(() => {
+          this.sending = 0;
+        });
+        return true;
+      },
       () => false,
     );
     this.track(started);
     return started;
+  }
+
+  /**
+   * Whether this instance's MongoClient hit the driver's polling-monitor hang (mongodb 7.9.0; see
+   * test/chaos/driver-monitor-hang.test.ts): a check started on a monitoring connection whose
+   * socket Node had destroyed before emitting 'close' waits for a 'drain' that never comes, the
+   * monitor never checks again, and once the server is marked Unknown every operation fails
+   * server selection for good. To MongoDB and the other instances the process is then as good as
+   * dead, which is how the chaos world treats it.
+   */
+  get driverMonitorHung(): boolean {
+    // biome-ignore lint/suspicious/noExplicitAny: the driver's internals, read only to recognise its bug
+    const topology = (this.client as any).topology;
+    const server = topology ? [...topology.s.servers.values()][0] : undefined;
+    const monitor = server?.monitor;
+    const hung = monitor?.s?.state === 'monitoring' && monitor.connection?.closed === true;
+    if (!hung) {
+      this.hungSince = undefined;
+      return false;
+    }
+    this.hungSince ??= Date.now();
+    // A check on a closed connection normally fails within a tick; give it the connect timeout.
+    return Date.now() - this.hungSince > CHAOS.leaseMs;
+  }
+
+  /** When the watchdog first saw the driver's monitor hung (see driverMonitorHung). */
+  get driverHungSince(): number | undefined {
+    return this.hungSince;
+  }
+
+  /** Broadcasts this instance may be sending right now (started since it was last idle). */
+  get sendingBroadcasts(): number {
+    return this.sending;
   }
 
   /** Whether the test's runs and broadcasts on this instance have all settled, within `ms`. */

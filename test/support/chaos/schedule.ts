@@ -63,7 +63,8 @@ export type Step =
   /** Telegram answers 429 with a long retry_after, `times` times. */
   | { kind: 'flood'; method: string | null; retryAfter: number; times: number }
   /** MongoDB is down for `ms` real ms (the emulator stops and starts again with its data). */
-  | { kind: 'outage'; ms: number }
+  /** MongoDB is down for `ms` real ms, from the trigger (on the slot's Bot API calls) on. */
+  | { kind: 'outage'; ms: number; slot: number; during: JobName | 'broadcast' | null; trigger: Trigger }
   /** The instance is stopped (SIGSTOP) for `ms` real ms, from the trigger on. */
   | { kind: 'stall'; slot: number; during: JobName | 'broadcast' | null; trigger: Trigger; ms: number };
 
@@ -195,7 +196,10 @@ const activity: fc.Arbitrary<Step> = fc.oneof(
       times: fc.integer({ min: 1, max: 3 }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('outage' as const), ms: shortOrLong }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('outage' as const), ms: shortOrLong, slot, during, trigger }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({ kind: fc.constant('stall' as const), slot, during, trigger, ms: shortOrLong }),
@@ -214,7 +218,7 @@ const takeover: fc.Arbitrary<Step[]> = fc
     trigger,
     fault: fc.constantFrom('stall' as const, 'kill' as const, 'outage' as const),
     ms: fc.integer({ min: Math.round(LONG_MIN * lease), max: Math.round(2 * lease) }),
-    waitMs: fc.integer({ min: Math.round(0.8 * lease), max: Math.round(1.3 * lease) }),
+    waitMs: fc.integer({ min: Math.round(0.8 * lease), max: Math.round(1.2 * lease) }),
     restart: instanceGen,
   })
   .map(({ slot: first, job, trigger: when, fault, ms, waitMs, restart }): Step[] => {
@@ -224,13 +228,12 @@ const takeover: fc.Arbitrary<Step[]> = fc
         ? { kind: 'stall', slot: first, during: job, trigger: when, ms }
         : fault === 'kill'
           ? { kind: 'kill', slot: first, during: job, trigger: when, restart }
-          : { kind: 'outage', ms };
+          : { kind: 'outage', ms, slot: first, during: job, trigger: when };
     return [
-      ...(fault === 'outage' ? [{ kind: 'run' as const, slot: first, job }] : []),
       silence,
       { kind: 'wait', ms: waitMs },
       { kind: 'run', slot: other, job },
-      { kind: 'wait', ms: Math.round(lease / 4) },
+      { kind: 'wait', ms: Math.round(lease / 5) },
       { kind: 'run', slot: other, job },
     ];
   });
@@ -245,7 +248,7 @@ const episode: fc.Arbitrary<Step[]> = fc
     fc.option(broadcast, { nil: undefined }),
     advance,
     fc.array(
-      fc.oneof({ weight: 6, arbitrary: activity.map((one) => [one]) }, { weight: 1, arbitrary: takeover }),
+      fc.oneof({ weight: 8, arbitrary: activity.map((one) => [one]) }, { weight: 1, arbitrary: takeover }),
       {
         minLength: 2,
         maxLength: 8,

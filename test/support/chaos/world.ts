@@ -41,6 +41,19 @@ export interface LedgerBroadcast {
   deleteAt: number;
 }
 
+/**
+ * A moment from which an instance was dead to the others: killed, its exit cutting work short, or
+ * silent towards MongoDB for longer than the lease (stalled, or MongoDB down). Each may leave the
+ * documented crash window behind: one batch of repeated notices, and up to TELEGRAM_CONCURRENCY
+ * unrecorded (or late-recorded) copies per broadcast it was sending.
+ */
+export interface WindowEvent {
+  kind: 'kill' | 'cut exit' | 'long stall' | 'long outage' | 'driver hang';
+  at: number;
+  /** Broadcasts being sent by the instances concerned at that moment. */
+  sendingBroadcasts: number;
+}
+
 export interface Interval {
   instance?: string;
   start: number;
@@ -50,6 +63,8 @@ export interface Interval {
 
 export interface RunStats {
   steps: Record<string, number>;
+  /** Wall time spent in each kind of step. */
+  stepMs: Record<string, number>;
   skipped: Record<string, number>;
   kills: number;
   killsMidCall: number;
@@ -60,6 +75,8 @@ export interface RunStats {
   outagesLong: number;
   outagesShort: number;
   clampedAdvances: number;
+  /** Instances lost to the MongoDB driver's polling-monitor hang (see ChaosInstance.driverMonitorHung). */
+  driverHangs: number;
   /** Records whose messages were all gone before the final sweep began. */
   deletedBeforeSweep: number;
   records: number;
@@ -70,6 +87,10 @@ export interface RunStats {
   runs: Record<string, number>;
   repeatedNotices: number;
   leftCopies: number;
+  /** Left copies that were recorded after their broadcast was deleted. */
+  orphanedCopies: number;
+  /** Copies Telegram accepted after their broadcast's deletion time. */
+  copiesAfterExpiry: number;
   excusedOverlaps: number;
   sweepRounds: number;
   maxLoopDelayMs: number;
@@ -103,8 +124,10 @@ export class ChaosWorld {
   readonly records: LedgerRecord[] = [];
   readonly broadcasts: LedgerBroadcast[] = [];
   readonly violations: string[] = [];
+  readonly windows: WindowEvent[] = [];
   readonly stats: RunStats = {
     steps: {},
+    stepMs: {},
     skipped: {},
     kills: 0,
     killsMidCall: 0,
@@ -115,6 +138,7 @@ export class ChaosWorld {
     outagesLong: 0,
     outagesShort: 0,
     clampedAdvances: 0,
+    driverHangs: 0,
     deletedBeforeSweep: 0,
     records: 0,
     killsMidRun: 0,
@@ -122,6 +146,8 @@ export class ChaosWorld {
     runs: {},
     repeatedNotices: 0,
     leftCopies: 0,
+    orphanedCopies: 0,
+    copiesAfterExpiry: 0,
     excusedOverlaps: 0,
     sweepRounds: 0,
     maxLoopDelayMs: 0,
@@ -135,13 +161,15 @@ export class ChaosWorld {
   private readonly background = new Set<Promise<unknown>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly faultEnds = new Set<NodeJS.Timeout>();
-  /** Pending triggers: one per slot for its end (kill or stop), one for its stall. */
+  private readonly stallSending = new Map<Interval, number>();
+  /** Pending triggers: one per slot for its end (kill or stop), one per slot for a stall, one outage. */
   private readonly triggers = new Map<string, () => void>();
   private readonly faults: FaultBook;
   private readonly logger: Logger;
   private contentSeq = 0;
   private broadcastSeq = 0;
   private outageActive = false;
+  private outageSending = 0;
 
   private constructor(
     private readonly schedule: Schedule,
@@ -211,6 +239,7 @@ export class ChaosWorld {
       this.stats.phaseMs[name] = now - phaseStart;
       phaseStart = now;
     };
+    const watchdog = setInterval(() => this.watchDrivers(), 50);
     try {
       const first = await Promise.all(
         this.schedule.instances.map((gen, slot) => this.startInstance(slot, gen)),
@@ -221,7 +250,9 @@ export class ChaosWorld {
       phase('start');
       for (const step of this.schedule.steps) {
         this.stats.steps[step.kind] = (this.stats.steps[step.kind] ?? 0) + 1;
+        const stepStart = Date.now();
         await this.apply(step);
+        this.stats.stepMs[step.kind] = (this.stats.stepMs[step.kind] ?? 0) + Date.now() - stepStart;
         await this.sampleRunningClaims();
       }
       phase('schedule');
@@ -247,6 +278,7 @@ export class ChaosWorld {
     } catch (error) {
       this.violations.push(`the run itself failed: ${(error as Error).stack ?? String(error)}`);
     } finally {
+      clearInterval(watchdog);
       phaseStart = Date.now();
       await this.teardown();
       phase('teardown');
@@ -311,7 +343,8 @@ export class ChaosWorld {
         });
         return;
       case 'outage':
-        return this.outage(step.ms);
+        await this.startDuring(step.slot, step.during);
+        return this.arm('outage', step.slot, step.trigger, () => this.track(this.outage(step.ms)));
       case 'stall':
         await this.startDuring(step.slot, step.during);
         return this.arm(`${step.slot}:stall`, step.slot, step.trigger, () => this.stall(step.slot, step.ms));
@@ -440,12 +473,38 @@ export class ChaosWorld {
     else hooks.add(hook);
   }
 
+  /**
+   * An instance whose MongoClient hit the driver's monitor hang can never reach MongoDB again: it
+   * is dead to the world (like a process cut off for good), so it is killed and replaced, and the
+   * moment counts as a crash window.
+   */
+  private watchDrivers(): void {
+    for (const instance of this.instances) {
+      if (!instance.isLive || !instance.driverMonitorHung) continue;
+      this.stats.driverHangs += 1;
+      const slot = this.slots.indexOf(instance);
+      const sendingBroadcasts = instance.sendingBroadcasts;
+      // Cut off from MongoDB since the monitor hung, whatever its code did afterwards.
+      const since = instance.driverHungSince ?? Date.now();
+      this.kills.set(instance.id, since);
+      this.windows.push({ kind: 'driver hang', at: since, sendingBroadcasts });
+      instance.kill();
+      this.endStall(instance);
+      if (slot >= 0) {
+        this.slots[slot] = undefined;
+        this.restart(slot, { skew: 0, attemptTimeoutMs: null });
+      }
+    }
+  }
+
   private kill(slot: number, restart: InstanceGen, midCall: boolean): void {
     const instance = this.slots[slot];
     if (!instance?.isLive) return;
     this.slots[slot] = undefined;
+    const sendingBroadcasts = instance.sendingBroadcasts;
     instance.kill();
     this.kills.set(instance.id, Date.now());
+    this.windows.push({ kind: 'kill', at: Date.now(), sendingBroadcasts });
     this.endStall(instance);
     this.stats.kills += 1;
     if (midCall) this.stats.killsMidCall += 1;
@@ -458,13 +517,16 @@ export class ChaosWorld {
     this.slots[slot] = undefined;
     this.stats.aborts += 1;
     const databaseDown = this.outageActive;
+    const sendingBroadcasts = instance.sendingBroadcasts;
     this.track(
       instance.stop().then((settled) => {
         this.endStall(instance);
-        // Work still going when the process exits is cut short as by a kill.
+        // Work still going when the process exits is cut short as by a kill; so are writes that
+        // could not be made because MongoDB was down while it stopped.
         if (!settled || databaseDown || this.outageActive) {
           this.stats.unsettledExits += 1;
           this.kills.set(instance.id, Date.now());
+          this.windows.push({ kind: 'cut exit', at: Date.now(), sendingBroadcasts });
         }
       }),
     );
@@ -488,6 +550,9 @@ export class ChaosWorld {
     const interval: Interval = { start: Date.now(), end: undefined, long: ms >= LONG_MIN * CHAOS.leaseMs };
     this.outages.push(interval);
     this.outageActive = true;
+    this.outageSending = this.instances
+      .filter((instance) => instance.isLive)
+      .reduce((sum, instance) => sum + instance.sendingBroadcasts, 0);
     await this.emulator.stop();
     this.after(ms, () => this.endOutage(), true);
   }
@@ -500,8 +565,10 @@ export class ChaosWorld {
     if (!open) return;
     open.end = Date.now();
     open.long = isLong(open);
-    if (open.long) this.stats.outagesLong += 1;
-    else this.stats.outagesShort += 1;
+    if (open.long) {
+      this.stats.outagesLong += 1;
+      this.windows.push({ kind: 'long outage', at: open.start, sendingBroadcasts: this.outageSending });
+    } else this.stats.outagesShort += 1;
   }
 
   private stall(slot: number, ms: number): void {
@@ -517,6 +584,7 @@ export class ChaosWorld {
       long: ms >= LONG_MIN * CHAOS.leaseMs,
     };
     this.stalls.push(interval);
+    this.stallSending.set(interval, instance.sendingBroadcasts);
     instance.stall();
     this.after(ms, () => this.endStall(instance), true);
   }
@@ -528,8 +596,14 @@ export class ChaosWorld {
     if (!open) return;
     open.end = Date.now();
     open.long = isLong(open);
-    if (open.long) this.stats.stallsLong += 1;
-    else this.stats.stallsShort += 1;
+    if (open.long) {
+      this.stats.stallsLong += 1;
+      this.windows.push({
+        kind: 'long stall',
+        at: open.start,
+        sendingBroadcasts: this.stallSending.get(open) ?? 0,
+      });
+    } else this.stats.stallsShort += 1;
     instance.resume();
   }
 
@@ -537,7 +611,7 @@ export class ChaosWorld {
 
   /** Pending kills and stops happen now; every fault ends; what runs is given time to finish. */
   private async clearFaults(): Promise<void> {
-    // Kills and stops still due happen now; stalls still due do not start any more.
+    // Kills and stops still due happen now; stalls and outages still due do not start any more.
     for (const [key, fire] of [...this.triggers]) if (key.endsWith(':end')) fire();
     this.triggers.clear();
     // Stalls, outages and 5xx windows in progress last as long as the schedule said.
@@ -552,10 +626,12 @@ export class ChaosWorld {
     this.fake.setLatency('*', 0);
     await settlesWithin(Promise.allSettled([...this.background]), 5_000);
     const live = this.instances.filter((instance) => instance.isLive);
-    const idle = await Promise.all(live.map((instance) => instance.idleWithin(5_000)));
+    // Database writes back off up to 5 s between attempts (persist), in real time: after an outage a
+    // broadcast's pending writes may take a few seconds to land.
+    const idle = await Promise.all(live.map((instance) => instance.idleWithin(15_000)));
     live.forEach((instance, i) => {
       if (!idle[i])
-        this.violations.push(`instance ${instance.id} still busy 5 s after every fault was cleared`);
+        this.violations.push(`instance ${instance.id} still busy 15 s after every fault was cleared`);
     });
   }
 
@@ -606,6 +682,12 @@ export class ChaosWorld {
     const runs = await this.admin.db.collection<RunDoc>(RUNS_COLLECTION).find({}).toArray();
     const pending = await this.admin.collections.pendingDeletions.find({}).toArray();
     const copiesLeft = await this.admin.collections.broadcastMessages.find({}).toArray();
+    const deleteAtOf = new Map(
+      this.broadcasts.map((broadcast) => [broadcast.sourceMessageId, broadcast.deleteAt]),
+    );
+    this.stats.copiesAfterExpiry = this.allCopies().filter(
+      (copy) => copy.date * 1000 > (deleteAtOf.get(copy.sourceMessageId) ?? Number.POSITIVE_INFINITY) + 1_000,
+    ).length;
     return {
       fake: this.fake,
       botUsername: this.fake.botInfo.username,
@@ -618,12 +700,17 @@ export class ChaosWorld {
         messageIds: doc.message_ids,
         deleteAt: doc.delete_at.getTime(),
       })),
-      copiesLeftInDb: copiesLeft.length,
+      recordedLeft: copiesLeft.map((copy) => ({
+        chatId: copy.chat_id,
+        messageId: copy.message_id,
+        broadcastId: copy.broadcast_id.toHexString(),
+      })),
       runs,
       executions: this.executions,
       kills: this.kills,
       stalls: this.stalls,
       outages: this.outages,
+      windows: this.windows,
       pauses: this.loopWatch.pauses,
       now: this.clock.now(),
     };
@@ -676,10 +763,21 @@ export class ChaosWorld {
 
   /** Broadcast copies still visible in users' chats. */
   visibleCopies(): Array<{ chatId: number; messageId: number; sourceMessageId: number; date: number }> {
+    return this.allCopies(false);
+  }
+
+  /** Broadcast copies ever sent to users (deleted ones too unless `withDeleted` is false). */
+  allCopies(
+    withDeleted = true,
+  ): Array<{ chatId: number; messageId: number; sourceMessageId: number; date: number }> {
     const copies = [];
     for (let i = 0; i < USERS; i++) {
       const chatId = FIRST_USER + i;
-      for (const message of this.fake.messages(chatId)) {
+      const view = this.fake.chat(chatId);
+      const messages = withDeleted
+        ? [...view.messages, ...view.deleted.map((entry) => entry.message)]
+        : view.messages;
+      for (const message of messages) {
         if (message.copied_from?.chat_id !== ADMIN) continue;
         copies.push({
           chatId,
