@@ -216,16 +216,20 @@ export class ChaosInstance {
 
   /** Starts a broadcast (as /broadcast does); sending goes on in the background. */
   broadcast(request: BroadcastRequest): Promise<boolean> {
+    // Counted from the call (a stop or a kill can come while start() is under way) until the
+    // broadcaster has nothing left to send: an upper bound when broadcasts overlap.
+    this.sending += 1;
     const started = this.broadcaster.start(request).then(
       () => {
-        this.sending += 1;
-        // Counted until the broadcaster has nothing left to send (an upper bound when they overlap).
         void this.broadcaster.whenIdle().then(() => {
-          this.sending = 0;
+          this.sending -= 1;
         });
         return true;
       },
-      () => false,
+      () => {
+        this.sending -= 1;
+        return false;
+      },
     );
     this.track(started);
     return started;

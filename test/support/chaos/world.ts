@@ -1,6 +1,7 @@
-import { MongoClient, type ObjectId } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, type ObjectId } from 'mongodb';
 import { TELEGRAM_DELETE_WINDOW_MS } from '../../../bot/deletion/deletion-window.js';
 import { type Database, wrapClient } from '../../../db/client.js';
+import type { PendingDeletionDoc } from '../../../db/collections.js';
 import { ensureIndexes } from '../../../db/indexes.js';
 import type { RunOutcome } from '../../../schedulers/run-executor.js';
 import { RUNS_COLLECTION, type RunDoc } from '../../../schedulers/run-store.js';
@@ -363,7 +364,7 @@ export class ChaosWorld {
     // Delivery writes the record first (ContentService): with MongoDB down nothing is delivered.
     if (!this.emulator.running) return this.skip('deliver');
     const createdAt = this.clock.now();
-    const docs = [];
+    const docs: PendingDeletionDoc[] = [];
     for (const user of users) {
       const chatId = FIRST_USER + user;
       const messageIds = this.fake.seedMessages(chatId, messages, { date: Math.floor(createdAt / 1000) });
@@ -379,7 +380,16 @@ export class ChaosWorld {
         created_at: new Date(createdAt),
       });
     }
-    await this.admin.collections.pendingDeletions.insertMany(docs);
+    // The test's own writes must land (the messages are in the chats already): an outage that an
+    // instance's call triggered just now is waited out; documents a lost answer did insert are
+    // recognised by their _id.
+    await this.observe(async () => {
+      try {
+        await this.admin.collections.pendingDeletions.insertMany(docs, { ordered: false });
+      } catch (error) {
+        if (!onlyDuplicates(error)) throw error;
+      }
+    });
   }
 
   private async startBroadcast(slot: number, lifetimeMin: number): Promise<void> {
@@ -423,7 +433,7 @@ export class ChaosWorld {
       }
     }
     const recorded = new Set(
-      (await this.admin.collections.broadcastMessages.find({}).toArray()).map(
+      (await this.observe(() => this.admin.collections.broadcastMessages.find({}).toArray())).map(
         (copy) => `${copy.chat_id}:${copy.message_id}`,
       ),
     );
@@ -643,8 +653,8 @@ export class ChaosWorld {
     const deadline = Date.now() + 20_000;
     for (;;) {
       this.stats.sweepRounds += 1;
-      const records = await this.admin.collections.pendingDeletions.find({}).toArray();
-      const broadcasts = await this.admin.collections.broadcasts.find({}).toArray();
+      const records = await this.observe(() => this.admin.collections.pendingDeletions.find({}).toArray());
+      const broadcasts = await this.observe(() => this.admin.collections.broadcasts.find({}).toArray());
       if (records.length === 0 && broadcasts.length === 0) return;
       if (Date.now() > deadline) {
         this.violations.push(
@@ -679,9 +689,11 @@ export class ChaosWorld {
   }
 
   private async facts(): Promise<WorldFacts> {
-    const runs = await this.admin.db.collection<RunDoc>(RUNS_COLLECTION).find({}).toArray();
-    const pending = await this.admin.collections.pendingDeletions.find({}).toArray();
-    const copiesLeft = await this.admin.collections.broadcastMessages.find({}).toArray();
+    const runs = await this.observe(() =>
+      this.admin.db.collection<RunDoc>(RUNS_COLLECTION).find({}).toArray(),
+    );
+    const pending = await this.observe(() => this.admin.collections.pendingDeletions.find({}).toArray());
+    const copiesLeft = await this.observe(() => this.admin.collections.broadcastMessages.find({}).toArray());
     const deleteAtOf = new Map(
       this.broadcasts.map((broadcast) => [broadcast.sourceMessageId, broadcast.deleteAt]),
     );
@@ -729,6 +741,22 @@ export class ChaosWorld {
   }
 
   // --- helpers ----------------------------------------------------------------------------------
+
+  /**
+   * The test's own database access (its observer client, straight to the emulator): retried through
+   * the outages the schedule causes and the stale connections they leave, for up to 10 s.
+   */
+  private async observe<T>(read: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await read();
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(this.emulator.running ? 20 : 50);
+      }
+    }
+  }
 
   private async startInstance(slot: number, gen: InstanceGen): Promise<ChaosInstance> {
     const generation = (this.generations[slot] ?? 0) + 1;
@@ -835,6 +863,12 @@ export class ChaosWorld {
         );
     }
   }
+}
+
+function onlyDuplicates(error: unknown): boolean {
+  if (!(error instanceof MongoBulkWriteError)) return false;
+  const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+  return errors.length > 0 && errors.every((writeError) => writeError.code === 11000);
 }
 
 /**
