@@ -69,6 +69,8 @@ interface Sending {
  */
 export class Broadcaster {
   private readonly running = new Map<string, Sending>();
+  /** Set by stop(): no broadcast begins sending after it, even one whose start was under way. */
+  private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
 
@@ -80,6 +82,7 @@ export class Broadcaster {
 
   async start(request: BroadcastRequest): Promise<{ broadcastId: ObjectId; total: number }> {
     const { repos, clock } = this.options;
+    if (this.stopped) throw new BroadcasterStoppedError();
     const now = clock();
     const total = (await repos.users.counts()).active;
     const counts: BroadcastCounts = { total, delivered: 0, blocked: 0, failed: 0 };
@@ -96,6 +99,12 @@ export class Broadcaster {
       progress_message_id: progress.message_id,
       owner: this.options.instanceId,
     });
+    if (this.stopped) {
+      // stop() came while this start was under way and did not wait for it: sending now would
+      // outlive the process, leaving copies nobody recorded. Nothing was sent; say so.
+      await repos.broadcasts.finish(broadcastId, this.options.instanceId, 'interrupted').catch(() => false);
+      throw new BroadcasterStoppedError();
+    }
     const controller = new AbortController();
     const writes = new AbortController();
     const key = broadcastId.toHexString();
@@ -174,6 +183,7 @@ export class Broadcaster {
    * to `timeoutMs`; writes still failing by then are given up and their copies logged.
    */
   async stop(timeoutMs: number): Promise<void> {
+    this.stopped = true;
     clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     const running = [...this.running.values()];
@@ -387,6 +397,13 @@ export class Broadcaster {
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not report the interrupted broadcast');
     }
+  }
+}
+
+export class BroadcasterStoppedError extends Error {
+  override readonly name = 'BroadcasterStoppedError';
+  constructor() {
+    super('the bot is stopping; no broadcast starts now');
   }
 }
 

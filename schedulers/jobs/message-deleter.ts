@@ -2,6 +2,7 @@ import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
 import { stillDeletable } from '../../bot/deletion/deletion-window.js';
 import { deletionNotice } from '../../bot/notices.js';
+import { persist } from '../../bot/services/persistent-write.js';
 import { classifyTelegramError, describeTelegramError } from '../../bot/telegram/errors.js';
 import { withTransientRetry } from '../../bot/telegram/retry.js';
 import { forGrammy } from '../../bot/telegram/signal.js';
@@ -29,6 +30,9 @@ interface BatchOutcome {
   retry: Array<{ record: DuePendingDeletion; error: string }>;
   unreachableChats: number[];
 }
+
+/** How long a stopping run keeps trying to remove a batch whose notices it sent. */
+const REMOVAL_WIND_DOWN_MS = 5_000;
 
 const bookmarkBy =
   (field: 'delete_at' | 'created_at') =>
@@ -132,7 +136,25 @@ async function processBatch(
       result.deferred += 1;
     }
   }
-  await deps.repos.pendingDeletions.removeByIds(outcome.remove);
+  // The batch's notices went out: until its records are gone, any later run (an attempt's retry, the
+  // next slot, another instance) would send them again. A failing write (MongoDB restarting, a
+  // failover) is retried until it lands, also for a short wind-down after the run was told to stop.
+  const removal = windDown(input.signal, REMOVAL_WIND_DOWN_MS);
+  try {
+    await persist(() => deps.repos.pendingDeletions.removeByIds(outcome.remove), {
+      patienceMs: 0,
+      onStuck: (error) =>
+        input.logger.warn(
+          { err: error, records: outcome.remove.length },
+          'could not remove a finished batch; retrying',
+        ),
+      signal: removal.signal,
+      minDelayMs: 50,
+      maxDelayMs: 1_000,
+    });
+  } finally {
+    removal.dispose();
+  }
   // One write per distinct error (usually one), each record keeping the error that stopped it.
   for (const [error, ids] of retryByError) await deps.repos.pendingDeletions.recordAttempt(ids, error);
   await deps.repos.users.markBlockedByChat(outcome.unreachableChats, input.now);
@@ -229,4 +251,23 @@ async function sendNotice(
       outcome.remove.push(record._id);
     }
   }
+}
+
+/** A signal that aborts `graceMs` after `signal` does (or from now, if it already has). */
+function windDown(signal: AbortSignal, graceMs: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    timer = setTimeout(() => controller.abort(signal.reason), graceMs);
+    timer.unref();
+  };
+  if (signal.aborted) start();
+  else signal.addEventListener('abort', start, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      signal.removeEventListener('abort', start);
+      clearTimeout(timer);
+    },
+  };
 }

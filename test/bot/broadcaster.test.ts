@@ -143,6 +143,24 @@ describe('broadcaster', () => {
     expect(texts.filter((text) => text.startsWith('📣 Broadcast finished.'))).toHaveLength(1);
   });
 
+  it('sends nothing for a broadcast asked for while the bot is stopping', async () => {
+    // Must hold: a /broadcast whose start is still under way when the broadcaster stops (SIGTERM
+    // during the command) must not begin sending afterwards: stop() has already let the process
+    // exit, so its copies would be cut off unrecorded. Found by the chaos test.
+    h.fake.setLatency('sendMessage', 60);
+    const sender = broadcaster();
+    const starting = sender.start(request());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sender.stop(1_000);
+
+    await expect(starting).rejects.toThrow(/stopping/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(h.fake.callCount('copyMessage')).toBe(0);
+    const broadcasts = await db().collections.broadcasts.find().toArray();
+    expect(broadcasts.every((broadcast) => broadcast.status === 'interrupted')).toBe(true);
+    await expect(sender.start(request())).rejects.toThrow(/stopping/);
+  });
+
   it('stops sending once the deletion time has come', async () => {
     const sender = broadcaster();
     h.fake.setLatency('copyMessage', 5);

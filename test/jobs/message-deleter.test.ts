@@ -1,3 +1,4 @@
+import { MongoNetworkError } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DELETION_MARGIN_MS,
@@ -335,6 +336,52 @@ describe('message deleter', () => {
     expect(await remainingRecords()).toEqual([]);
     for (let i = 0; i < 8; i++) expect(h.fake.chat(9000 + i).messages).toHaveLength(1);
   });
+
+  it('does not repeat notices when MongoDB briefly fails to remove a batch whose notices went out', async () => {
+    // Must hold: a batch's notices are sent, then its deleteMany fails (MongoDB restarting, a
+    // failover): the removal is retried until it lands, so neither a retry of the attempt nor a
+    // later run (here or on another instance) sends those notices again. Found by the chaos test.
+    for (let i = 0; i < 3; i++) await seedDelivery(9201 + i, 1, minutes(-1), `brief-outage-${i}`);
+    const failOnce = failingRemovals(2);
+
+    const result = await deleteDueMessages(h.deps, h.input(NOW));
+
+    expect(failOnce.failed()).toBe(2);
+    expect(result).toMatchObject({ records: 3, notices: 3 });
+    expect(await remainingRecords()).toEqual([]);
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ records: 0, notices: 0 });
+    for (let i = 0; i < 3; i++) expect(h.fake.chat(9201 + i).messages).toHaveLength(1);
+  });
+
+  it('still records a finished batch when the run is stopped while MongoDB fails', async () => {
+    // Must hold: a stop (or an attempt timeout) that comes while the batch's removal is failing
+    // does not abandon it at once: the stopping run keeps trying for a short wind-down.
+    for (let i = 0; i < 2; i++) await seedDelivery(9301 + i, 1, minutes(-1), `stopped-outage-${i}`);
+    const controller = new AbortController();
+    const failures = failingRemovals(1, () => controller.abort(new Error('stopping')));
+
+    await deleteDueMessages(h.deps, h.input(NOW, { signal: controller.signal }));
+
+    expect(failures.failed()).toBe(1);
+    expect(await remainingRecords()).toEqual([]);
+    expect(await deleteDueMessages(h.deps, h.input(NOW))).toMatchObject({ notices: 0 });
+  });
+
+  /** The next `count` batch removals fail as if MongoDB were unreachable. */
+  function failingRemovals(count: number, onFailure?: () => void) {
+    const repo = h.deps.repos.pendingDeletions;
+    const removeByIds = repo.removeByIds.bind(repo);
+    let failed = 0;
+    repo.removeByIds = async (ids) => {
+      if (failed < count) {
+        failed += 1;
+        onFailure?.();
+        throw new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed');
+      }
+      return removeByIds(ids);
+    };
+    return { failed: () => failed };
+  }
 
   it('reports in dry-run mode without touching Telegram or the database', async () => {
     await seedDelivery(9101, 3, minutes(-1));
