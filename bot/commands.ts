@@ -1,5 +1,5 @@
 import type { Api } from 'grammy';
-import type { Logger } from '../src/logger.js';
+import type { Logger } from 'pino';
 import { ADMIN_COMMANDS } from './features/admin-guard.js';
 
 const USER_COMMANDS = [

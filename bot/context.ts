@@ -1,9 +1,7 @@
 import type { Context } from 'grammy';
-import type { Collections } from '../db/collections.js';
+import type { Logger } from 'pino';
 import type { Repositories } from '../db/repositories/index.js';
-import type { SchedulerRuntime } from '../schedulers/runtime.js';
-import type { Config } from '../src/config.js';
-import type { Logger } from '../src/logger.js';
+import type { JobControl } from './job-control.js';
 import type { AccessService } from './services/access.js';
 import type { Broadcaster } from './services/broadcaster.js';
 import type { ContentService } from './services/content.js';
@@ -21,12 +19,15 @@ export type BotContext = Context & BotFlavor;
 
 /** Everything the bot's features use; injected, never imported as globals. */
 export interface BotDeps {
-  config: Config;
+  adminIds: readonly number[];
+  /** SCHEDULER_TIMEZONE: times shown to users and "today" for the daily limit. */
+  timezone: string;
+  /** The longest a broadcast may stay (Telegram's 48 hours less the broadcast deleter's schedule). */
+  maxBroadcastMinutes: number;
   logger: Logger;
   clock: () => Date;
   repos: Repositories;
-  collections: Collections;
-  runtime: SchedulerRuntime;
+  jobs: JobControl;
   access: AccessService;
   content: ContentService;
   deleteTime: DeleteTimeSetting;

@@ -1,5 +1,5 @@
 import { Bot } from 'grammy';
-import type { Logger } from '../src/logger.js';
+import type { Logger } from 'pino';
 import type { BotContext, BotDeps } from './context.js';
 import { adminBroadcastFeature } from './features/admin-broadcast.js';
 import { adminContentFeature } from './features/admin-content.js';
@@ -32,7 +32,7 @@ export function createBot(options: BotOptions): Bot<BotContext> {
 }
 
 export function installFeatures(bot: Bot<BotContext>, deps: BotDeps): void {
-  const admins = new Set(deps.config.adminIds);
+  const admins = new Set(deps.adminIds);
   bot.use((ctx, next) => {
     ctx.now = deps.clock();
     ctx.isAdmin = ctx.from !== undefined && admins.has(ctx.from.id);

@@ -1,6 +1,6 @@
 import { type Db, MongoClient, type MongoClientOptions } from 'mongodb';
-import { maskUri } from '../src/redact.js';
 import { type Collections, getCollections } from './collections.js';
+import { maskUri } from './mask-uri.js';
 
 export interface Database {
   readonly client: MongoClient;

@@ -1,10 +1,9 @@
-import type { Logger } from '../src/logger.js';
+import type { Logger } from 'pino';
+import type { FinishedRunStatus, JobResult, RunTrigger } from '../bot/job-control.js';
 
-export type Trigger = 'scheduled' | 'manual' | 'catch-up';
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'abandoned';
-
-/** What a job reports about one run: small counts such as `{deleted: 12}`. */
-export type JobResult = Record<string, number>;
+export type { JobResult } from '../bot/job-control.js';
+export type Trigger = RunTrigger;
+export type RunStatus = 'running' | FinishedRunStatus;
 
 export interface JobContext {
   readonly job: string;

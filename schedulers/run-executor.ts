@@ -1,21 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
-import type { Logger } from '../src/logger.js';
+import type { Logger } from 'pino';
+import type { RunReport } from '../bot/job-control.js';
 import type { JobContext, JobDefinition, JobResult, RetryPolicy, RunStatus } from './job.js';
 import type { RunDoc, RunStore } from './run-store.js';
 
-export interface RunOutcome {
-  runId: string;
-  job: string;
-  trigger: RunDoc['trigger'];
-  status: Exclude<RunStatus, 'running'>;
-  attempts: number;
-  durationMs: number;
-  result: JobResult | null;
-  error: string | null;
-  /** For skipped runs: what held the job. */
-  reason?: string;
-}
+/** One run's end, as the bot and the metrics see it. */
+export type RunOutcome = RunReport;
 
 export interface ExecuteOptions {
   job: JobDefinition;

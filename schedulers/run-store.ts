@@ -37,6 +37,8 @@ export interface RunDoc {
   expire_at: Date;
 }
 
+export type FinishedRunDoc = RunDoc & { status: Exclude<RunStatus, 'running' | 'skipped'> };
+
 export interface JobControlDoc {
   _id: string;
   paused: boolean;
@@ -265,11 +267,11 @@ export class RunStore {
     return this.runs.findOne({ job, slot: { $ne: null } }, { sort: { slot: -1 } });
   }
 
-  lastFinishedRun(job: string): Promise<RunDoc | null> {
+  lastFinishedRun(job: string): Promise<FinishedRunDoc | null> {
     return this.runs.findOne(
       { job, status: { $in: ['succeeded', 'failed', 'abandoned'] } },
       { sort: { started_at: -1 } },
-    );
+    ) as Promise<FinishedRunDoc | null>;
   }
 
   runningRun(job: string): Promise<RunDoc | null> {

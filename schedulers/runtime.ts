@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Db } from 'mongodb';
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
+import type { Logger } from 'pino';
+import type { JobControl, JobOverview } from '../bot/job-control.js';
 import { ensureIndexes } from '../db/indexes.js';
-import type { Logger } from '../src/logger.js';
 import { planCatchUp } from './catch-up.js';
 import { checkCronExpression, describeSchedule, nextSlot } from './cron-schedule.js';
 import {
@@ -42,27 +43,7 @@ export interface SchedulerRuntimeOptions {
 
 export interface RunEvent extends RunOutcome {}
 
-export interface JobStats {
-  name: string;
-  description: string;
-  schedule: string;
-  scheduleText: string;
-  timezone: string;
-  paused: boolean;
-  /** Running here or on another instance. */
-  running: { runId: string; instance: string; trigger: Trigger; startedAt: Date } | null;
-  lastRun: {
-    runId: string;
-    trigger: Trigger;
-    status: RunStatus;
-    startedAt: Date;
-    durationMs: number | null;
-    result: JobResult | null;
-    error: string | null;
-  } | null;
-  nextRun: Date | null;
-  counts: { succeeded: number; failed: number; skipped: number; abandoned: number };
-}
+export type JobStats = JobOverview;
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 2_000, maxDelayMs: 60_000 };
 
@@ -71,7 +52,7 @@ const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 2_000, maxDelayMs
  * one run per scheduled slot across all instances, never two runs of a job at once anywhere,
  * catch-up after downtime, retries, run history and a pause switch that survives restarts.
  */
-export class SchedulerRuntime {
+export class SchedulerRuntime implements JobControl {
   readonly instanceId: string;
   private readonly jobs: ReadonlyMap<string, JobDefinition>;
   private readonly store: RunStore;

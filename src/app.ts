@@ -88,12 +88,13 @@ export async function runApp(config: Config, logger: Logger, options: AppOptions
       leaseMs: config.scheduler.leaseMs,
     });
     const deps: BotDeps = {
-      config,
+      adminIds: config.adminIds,
+      timezone: config.scheduler.timezone,
+      maxBroadcastMinutes: config.deletion.maxBroadcastMinutes,
       logger: logger.child({ component: 'bot' }),
       clock,
       repos,
-      collections: database.collections,
-      runtime,
+      jobs: runtime,
       access: new AccessService({
         repos,
         timezone: config.scheduler.timezone,

@@ -1,181 +1,32 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { safeLifetimeMs } from '../bot/deletion/deletion-window.js';
-import { checkCronExpression, longestGapMs } from '../schedulers/cron-schedule.js';
+import { longestGapMs } from '../schedulers/cron-schedule.js';
+import { JOB_CATALOG, type JobName } from '../schedulers/jobs/catalog.js';
+import {
+  adminIds,
+  blankToUndefined,
+  cron,
+  flag,
+  httpUrl,
+  integer,
+  mongoUri,
+  oneOf,
+  optionalText,
+  positiveNumber,
+  text,
+  timeZone,
+} from './env-fields.js';
 
 /**
  * Every setting comes from the environment (optionally through a `.env` file). Each variable is
- * documented in `.env.example`; this schema is the single source of truth for names and defaults.
+ * documented in `.env.example`; this schema is the single source of truth for names and defaults,
+ * and the `Config` type is derived from it.
  */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** `process.env` values are strings; blank ones (`FOO=` in .env) mean "not set". */
-const blankToUndefined = (value: unknown) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
-function text(hint: string) {
-  return z.preprocess(
-    blankToUndefined,
-    z.string({ error: (issue) => (issue.input === undefined ? `is required (${hint})` : 'must be text') }),
-  );
-}
-
-function optionalText() {
-  return z.preprocess(blankToUndefined, z.string().optional());
-}
-
-function integer<F extends number | undefined>(opts: { min: number; max?: number; fallback: F }) {
-  const range = opts.max === undefined ? `>= ${opts.min}` : `between ${opts.min} and ${opts.max}`;
-  return z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .optional()
-      .transform((raw, ctx): number | F => {
-        if (raw === undefined) return opts.fallback;
-        const value = Number(raw.trim());
-        if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
-          ctx.addIssue({ code: 'custom', message: `must be a whole number ${range}, got "${raw}"` });
-          return z.NEVER;
-        }
-        if (value < opts.min || (opts.max !== undefined && value > opts.max)) {
-          ctx.addIssue({ code: 'custom', message: `must be ${range}, got ${value}` });
-          return z.NEVER;
-        }
-        return value;
-      }),
-  );
-}
-
-function positiveNumber(fallback: number, max: number) {
-  return z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .optional()
-      .transform((raw, ctx) => {
-        if (raw === undefined) return fallback;
-        const value = Number(raw.trim());
-        if (!Number.isFinite(value) || value <= 0 || value > max) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `must be a number above 0 and at most ${max}, got "${raw}"`,
-          });
-          return z.NEVER;
-        }
-        return value;
-      }),
-  );
-}
-
-function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
-  return z.preprocess(
-    (raw) => {
-      const value = blankToUndefined(raw);
-      return typeof value === 'string' ? value.trim().toLowerCase() : value;
-    },
-    z
-      .enum(values, { error: (issue) => `must be one of ${values.join(', ')}, got "${String(issue.input)}"` })
-      .default(fallback as never),
-  );
-}
-
-const adminIds = z.preprocess(
-  blankToUndefined,
-  z
-    .string()
-    .optional()
-    .transform((raw, ctx) => {
-      if (raw === undefined) return [] as number[];
-      const ids: number[] = [];
-      for (const part of raw.split(',')) {
-        const item = part.trim();
-        if (item === '') continue;
-        if (!/^\d{1,16}$/.test(item) || !Number.isSafeInteger(Number(item)) || Number(item) === 0) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `must be comma-separated Telegram user ids like "12345,67890"; "${item}" is not a user id`,
-          });
-          return z.NEVER;
-        }
-        ids.push(Number(item));
-      }
-      return [...new Set(ids)];
-    }),
-);
-
-const timeZone = z.preprocess(
-  blankToUndefined,
-  z
-    .string()
-    .default('UTC')
-    .superRefine((value, ctx) => {
-      if (!isValidTimeZone(value)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be an IANA time zone such as UTC or Europe/Berlin, got "${value}"`,
-        });
-      }
-    }),
-);
-
-function cron(fallback: string) {
-  return z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .default(fallback)
-      .transform((raw) => raw.trim().replace(/\s+/g, ' '))
-      .superRefine((value, ctx) => {
-        const problem = checkCronExpression(value);
-        if (problem)
-          ctx.addIssue({
-            code: 'custom',
-            message: `is not a valid cron expression ("${value}"): ${problem}`,
-          });
-      }),
-  );
-}
-
-function flag(fallback: boolean) {
-  return z.preprocess(
-    (raw) => {
-      const value = blankToUndefined(raw);
-      return typeof value === 'string' ? value.trim().toLowerCase() : value;
-    },
-    z
-      .enum(['true', 'false', '1', '0', 'yes', 'no'], {
-        error: (issue) => `must be true or false, got "${String(issue.input)}"`,
-      })
-      .optional()
-      .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
-  );
-}
-
-const mongoUri = z.preprocess(
-  blankToUndefined,
-  z
-    .string()
-    .optional()
-    .refine((value) => value === undefined || /^mongodb(\+srv)?:\/\/\S+$/.test(value), {
-      message: 'must start with mongodb:// or mongodb+srv://',
-    }),
-);
-
-const httpUrl = (fallback: string) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .default(fallback)
-      .refine((value) => /^https?:\/\/[^\s/]+/.test(value) && URL.canParse(value), {
-        message: 'must be an http(s) URL such as https://api.telegram.org',
-      })
-      .transform((value) => value.replace(/\/+$/, '')),
-  );
-
-const envSchema = z.object({
+const settingsSchema = z.object({
   NODE_ENV: oneOf(['development', 'production', 'test'], 'development'),
   BOT_TOKEN: text('the token @BotFather gave you, like 123456789:AA...').refine(
     (value) => /^\d+:[A-Za-z0-9_-]+$/.test(value),
@@ -199,10 +50,6 @@ const envSchema = z.object({
   SCHEDULER_TIMEZONE: timeZone,
   TOKEN_EXPIRY_DAYS: positiveNumber(2, 365),
   SCHEDULERS_ENABLED: flag(true),
-  TOKEN_CLEANUP_CRON: cron('0 0,12 * * *'),
-  MESSAGE_DELETER_CRON: cron('* * * * *'),
-  BROADCAST_DELETER_CRON: cron('0 * * * *'),
-  TOKEN_COUNT_RESET_CRON: cron('0 0 * * *'),
   RUN_HISTORY_DAYS: integer({ min: 1, max: 3650, fallback: 30 }),
   CATCH_UP_GRACE_HOURS: positiveNumber(24, 24 * 366),
   JOB_RETRY_ATTEMPTS: integer({ min: 1, max: 20, fallback: 3 }),
@@ -240,77 +87,87 @@ const envSchema = z.object({
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
 });
 
+/** Each job's schedule variable comes from the job catalog, with the job's default. */
+const scheduleFields = Object.fromEntries(
+  JOB_CATALOG.map((job) => [job.envVar, cron(job.defaultSchedule)]),
+) as Record<(typeof JOB_CATALOG)[number]['envVar'], ReturnType<typeof cron>>;
+
+const envSchema = settingsSchema.extend(scheduleFields);
+type Env = z.output<typeof envSchema>;
+
 /** Every variable the bot reads (the test suite checks each one is documented in .env.example). */
 export const ENV_VARIABLES = Object.keys(envSchema.shape);
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const JOB_NAMES = [
-  'token-cleanup',
-  'message-deleter',
-  'broadcast-deleter',
-  'token-count-reset',
-] as const;
-export type JobName = (typeof JOB_NAMES)[number];
-
-export interface Config {
-  readonly env: 'development' | 'production' | 'test';
-  readonly botToken: string;
-  readonly mongodb: {
-    /** Unset outside production means "start a local mongod" (see src/local-mongo.ts). */
-    readonly uri: string | undefined;
-    readonly dbName: string;
-    readonly dataDir: string;
-  };
-  readonly adminIds: readonly number[];
-  readonly telegram: {
-    readonly apiRoot: string;
-    readonly maxRps: number;
-    readonly perChatRps: number;
-    readonly maxRetryAfterSeconds: number;
-    /** Calls a job or broadcast keeps in flight; small, so users' replies never queue behind a big run. */
-    readonly concurrency: number;
-    /** Retries within one run of a call that hit a 5xx or network error. */
-    readonly retry: { readonly retries: number; readonly baseDelayMs: number };
-  };
-  readonly deletion: {
-    readonly batchSize: number;
-    /**
-     * The longest lifetime content and broadcasts may be given so that their deletion lands inside
-     * Telegram's 48 hours, from each deleter's schedule (see bot/deletion/deletion-window.ts).
-     */
-    readonly maxContentMinutes: number;
-    readonly maxBroadcastMinutes: number;
-  };
-  readonly http: { readonly port: number | undefined; readonly host: string };
-  readonly alerts: { readonly failureThreshold: number; readonly deletionLagMs: number };
-  readonly log: { readonly level: LogLevel; readonly format: 'auto' | 'json' | 'pretty' };
-  readonly scheduler: {
-    readonly enabled: boolean;
-    readonly timezone: string;
-    readonly schedules: Readonly<Record<JobName, string>>;
-    readonly historyDays: number;
-    readonly catchUpGraceMs: number;
-    readonly retry: { readonly attempts: number; readonly baseDelayMs: number };
-    readonly shutdownTimeoutMs: number;
-    /**
-     * A process without heartbeat for this long is dead: its running claim is abandoned, and its
-     * lease on receiving updates passes to another instance.
-     */
-    readonly leaseMs: number;
-  };
-  readonly tokens: {
-    readonly expiryDays: number;
-    readonly dailyLimit: number;
-    /** Wraps the verification deep link (e.g. a link shortener); `{url}` is the encoded link. */
-    readonly verifyLinkTemplate: string | undefined;
-  };
-  readonly content: {
-    readonly defaultDeleteAfterMinutes: number;
-    /** protect_content on delivered content and broadcasts: no forwarding or saving. */
-    readonly protect: boolean;
-  };
+/** The settings as the code uses them, grouped; `Config` is whatever this returns. */
+function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinutes: number }) {
+  return {
+    env: e.NODE_ENV,
+    botToken: e.BOT_TOKEN,
+    mongodb: {
+      /** Unset outside production means "start a local mongod" (see src/local-mongo.ts). */
+      uri: e.MONGODB_URI,
+      dbName: e.MONGODB_DB,
+      dataDir: e.MONGODB_DATA_DIR ?? './data/mongodb',
+    },
+    adminIds: e.ADMIN_IDS as readonly number[],
+    telegram: {
+      apiRoot: e.TELEGRAM_API_ROOT,
+      maxRps: e.TELEGRAM_MAX_RPS,
+      perChatRps: e.TELEGRAM_PER_CHAT_RPS,
+      maxRetryAfterSeconds: e.TELEGRAM_MAX_RETRY_AFTER_SECONDS,
+      /** Calls a job or broadcast keeps in flight; small, so users' replies never queue behind a big run. */
+      concurrency: e.TELEGRAM_CONCURRENCY,
+      /** Retries within one run of a call that hit a 5xx or network error. */
+      retry: { retries: e.TELEGRAM_RETRY_ATTEMPTS, baseDelayMs: e.TELEGRAM_RETRY_BASE_DELAY_MS },
+    },
+    deletion: {
+      batchSize: e.DELETION_BATCH_SIZE,
+      /**
+       * The longest lifetime content and broadcasts may be given so that their deletion lands inside
+       * Telegram's 48 hours, from each deleter's schedule (see bot/deletion/deletion-window.ts).
+       */
+      maxContentMinutes: limits.maxContentMinutes,
+      maxBroadcastMinutes: limits.maxBroadcastMinutes,
+    },
+    http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
+    alerts: {
+      failureThreshold: e.ALERT_FAILURE_THRESHOLD,
+      deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000,
+    },
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    scheduler: {
+      enabled: e.SCHEDULERS_ENABLED,
+      timezone: e.SCHEDULER_TIMEZONE,
+      schedules: Object.fromEntries(JOB_CATALOG.map((job) => [job.name, e[job.envVar]])) as Readonly<
+        Record<JobName, string>
+      >,
+      historyDays: e.RUN_HISTORY_DAYS,
+      catchUpGraceMs: e.CATCH_UP_GRACE_HOURS * 3_600_000,
+      retry: { attempts: e.JOB_RETRY_ATTEMPTS, baseDelayMs: e.JOB_RETRY_BASE_DELAY_MS },
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      /**
+       * A process without heartbeat for this long is dead: its running claim is abandoned, and its
+       * lease on receiving updates passes to another instance.
+       */
+      leaseMs: e.LEASE_SECONDS * 1_000,
+    },
+    tokens: {
+      expiryDays: e.TOKEN_EXPIRY_DAYS,
+      dailyLimit: e.DAILY_TOKEN_LIMIT,
+      /** Wraps the verification deep link (e.g. a link shortener); `{url}` is the encoded link. */
+      verifyLinkTemplate: e.VERIFY_LINK_TEMPLATE,
+    },
+    content: {
+      defaultDeleteAfterMinutes: e.DELETE_AFTER_MINUTES,
+      /** protect_content on delivered content and broadcasts: no forwarding or saving. */
+      protect: e.PROTECT_CONTENT,
+    },
+  } as const;
 }
+
+export type Config = ReturnType<typeof toConfig>;
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
@@ -348,52 +205,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     );
   }
   if (problems.length > 0) return { ok: false, problems };
-
-  return {
-    ok: true,
-    config: {
-      env: e.NODE_ENV,
-      botToken: e.BOT_TOKEN,
-      mongodb: { uri: e.MONGODB_URI, dbName: e.MONGODB_DB, dataDir: e.MONGODB_DATA_DIR ?? './data/mongodb' },
-      adminIds: e.ADMIN_IDS,
-      telegram: {
-        apiRoot: e.TELEGRAM_API_ROOT,
-        maxRps: e.TELEGRAM_MAX_RPS,
-        perChatRps: e.TELEGRAM_PER_CHAT_RPS,
-        maxRetryAfterSeconds: e.TELEGRAM_MAX_RETRY_AFTER_SECONDS,
-        concurrency: e.TELEGRAM_CONCURRENCY,
-        retry: { retries: e.TELEGRAM_RETRY_ATTEMPTS, baseDelayMs: e.TELEGRAM_RETRY_BASE_DELAY_MS },
-      },
-      deletion: { batchSize: e.DELETION_BATCH_SIZE, maxContentMinutes, maxBroadcastMinutes },
-      http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
-      alerts: {
-        failureThreshold: e.ALERT_FAILURE_THRESHOLD,
-        deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000,
-      },
-      log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
-      scheduler: {
-        enabled: e.SCHEDULERS_ENABLED,
-        timezone: e.SCHEDULER_TIMEZONE,
-        schedules: {
-          'token-cleanup': e.TOKEN_CLEANUP_CRON,
-          'message-deleter': e.MESSAGE_DELETER_CRON,
-          'broadcast-deleter': e.BROADCAST_DELETER_CRON,
-          'token-count-reset': e.TOKEN_COUNT_RESET_CRON,
-        },
-        historyDays: e.RUN_HISTORY_DAYS,
-        catchUpGraceMs: e.CATCH_UP_GRACE_HOURS * 3_600_000,
-        retry: { attempts: e.JOB_RETRY_ATTEMPTS, baseDelayMs: e.JOB_RETRY_BASE_DELAY_MS },
-        shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-        leaseMs: e.LEASE_SECONDS * 1_000,
-      },
-      tokens: {
-        expiryDays: e.TOKEN_EXPIRY_DAYS,
-        dailyLimit: e.DAILY_TOKEN_LIMIT,
-        verifyLinkTemplate: e.VERIFY_LINK_TEMPLATE,
-      },
-      content: { defaultDeleteAfterMinutes: e.DELETE_AFTER_MINUTES, protect: e.PROTECT_CONTENT },
-    },
-  };
+  return { ok: true, config: toConfig(e, { maxContentMinutes, maxBroadcastMinutes }) };
 }
 
 /**
@@ -423,11 +235,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, envFile = '.env
   return parseConfig(env);
 }
 
-export function isValidTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isValidTimeZone } from './env-fields.js';

@@ -4,7 +4,7 @@ import { type ApiObserver, type ApiPolicy, createApiPolicy as policyFrom } from 
 import { createRateLimiter } from '../bot/telegram/rate-limiter.js';
 import type { Database } from '../db/client.js';
 import { createRepositories, type Repositories } from '../db/repositories/index.js';
-import { createMaintenanceJobs, type JobDeps } from '../schedulers/jobs/index.js';
+import { createJobs, type JobDeps } from '../schedulers/jobs/index.js';
 import { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -77,7 +77,7 @@ export function createMaintenance(options: {
   };
   const runtime = new SchedulerRuntime({
     db: database.db,
-    jobs: createMaintenanceJobs(deps, config.scheduler.schedules),
+    jobs: createJobs(deps, config.scheduler.schedules),
     timezone: config.scheduler.timezone,
     logger,
     historyDays: config.scheduler.historyDays,

@@ -4,12 +4,12 @@
  * their error messages, so redaction works on the final text rather than on known fields.
  */
 
-export const REDACTED = '[REDACTED]';
+import { REDACTED, URI_PASSWORD_PATTERN } from '../db/mask-uri.js';
+
+export { maskUri, REDACTED } from '../db/mask-uri.js';
 
 // Telegram bot tokens: numeric bot id, colon, 30+ url-safe characters.
 const BOT_TOKEN_PATTERN = /(?<!\d)\d{3,}:[A-Za-z0-9_-]{30,}/g;
-// Credentials in connection strings: scheme://user:password@host
-const URI_PASSWORD_PATTERN = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]+):([^@/?#\s]+)@/gi;
 
 export type Redactor = (text: string) => string;
 
@@ -30,9 +30,4 @@ export function createRedactor(secrets: ReadonlyArray<string | undefined> = []):
     }
     return out.replace(BOT_TOKEN_PATTERN, REDACTED).replace(URI_PASSWORD_PATTERN, `$1:${REDACTED}@`);
   };
-}
-
-/** A MongoDB URI fit for a log line: the password (if any) masked. */
-export function maskUri(uri: string): string {
-  return uri.replace(URI_PASSWORD_PATTERN, `$1:${REDACTED}@`);
 }

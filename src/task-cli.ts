@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { createBulkApi } from '../bot/telegram/api.js';
+import { isJobName, JOB_NAMES, type JobName } from '../schedulers/jobs/catalog.js';
 import type { RunOutcome } from '../schedulers/run-executor.js';
-import { JOB_NAMES, type JobName, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { openDatabase, StartupError } from './database.js';
 import { createLogger } from './logger.js';
 import { botUsernameOf, createApiPolicy, createMaintenance } from './maintenance.js';
@@ -28,10 +29,8 @@ function parseArgs(argv: string[]): { job: JobName; dryRun: boolean } | { error:
   if (unknownFlag) return { error: `unknown option "${unknownFlag}"\n${USAGE}` };
   if (positional.length !== 1) return { error: USAGE };
   const job = positional[0] as string;
-  if (!(JOB_NAMES as readonly string[]).includes(job)) {
-    return { error: `unknown job "${job}"; valid jobs are: ${JOB_NAMES.join(', ')}` };
-  }
-  return { job: job as JobName, dryRun: flags.includes('--dry-run') };
+  if (!isJobName(job)) return { error: `unknown job "${job}"; valid jobs are: ${JOB_NAMES.join(', ')}` };
+  return { job, dryRun: flags.includes('--dry-run') };
 }
 
 async function main(): Promise<number> {

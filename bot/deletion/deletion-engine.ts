@@ -1,5 +1,5 @@
 import type { Api } from 'grammy';
-import type { Logger } from '../../src/logger.js';
+import type { Logger } from 'pino';
 import { classifyTelegramError, describeTelegramError, type TelegramFailure } from '../telegram/errors.js';
 import { type TransientRetryPolicy, withTransientRetry } from '../telegram/retry.js';
 import { forGrammy } from '../telegram/signal.js';

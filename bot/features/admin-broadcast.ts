@@ -16,7 +16,7 @@ export function adminBroadcastFeature(deps: BotDeps): Composer<BotContext> {
     }
     // Telegram cannot delete messages older than 48 hours, so a broadcast cannot outlive that,
     // less the broadcast deleter's schedule.
-    const maxMinutes = deps.config.deletion.maxBroadcastMinutes;
+    const maxMinutes = deps.maxBroadcastMinutes;
     const parsed = parseDuration(ctx.match, { minMinutes: 1, maxMinutes });
     if (!parsed.ok) {
       await ctx.reply(`${parsed.message}\n${safeMaximumNote(maxMinutes)}\n${usage}`);
@@ -42,7 +42,7 @@ export function adminBroadcastFeature(deps: BotDeps): Composer<BotContext> {
     const { broadcastId, total } = started;
     ctx.log.info({ broadcastId: broadcastId.toHexString(), total, deleteAt }, 'broadcast started');
     await ctx.reply(
-      `Sending to ${total} users in the background; the copies will be deleted at ${formatTime(deleteAt, deps.config.scheduler.timezone)}.`,
+      `Sending to ${total} users in the background; the copies will be deleted at ${formatTime(deleteAt, deps.timezone)}.`,
     );
   });
   return composer;

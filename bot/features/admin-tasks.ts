@@ -1,7 +1,6 @@
 import { Composer, InlineKeyboard } from 'grammy';
-import type { RunOutcome } from '../../schedulers/run-executor.js';
-import type { JobStats } from '../../schedulers/runtime.js';
 import type { BotContext, BotDeps } from '../context.js';
+import type { JobOverview, RunReport } from '../job-control.js';
 import { describeTelegramError } from '../telegram/errors.js';
 import { args, quote } from '../validation.js';
 
@@ -10,7 +9,7 @@ const ACTION = /^task:(run|pause|resume):([a-z-]{1,40})$/;
 /** /tasks (with run, pause and resume buttons) and /run <job>. */
 export function adminTasksFeature(deps: BotDeps): Composer<BotContext> {
   const composer = new Composer<BotContext>();
-  const { runtime } = deps;
+  const { jobs: runtime } = deps;
   const jobList = () => runtime.jobNames.join(', ');
 
   composer.command('tasks', async (ctx) => {
@@ -68,7 +67,7 @@ function runInBackground(ctx: BotContext, deps: BotDeps, name: string): void {
   const chatId = ctx.chat?.id;
   if (chatId === undefined) return;
   const requestedBy = `admin:${ctx.from?.id}`;
-  deps.runtime
+  deps.jobs
     .runNow(name, { requestedBy })
     .then((outcome) => ctx.api.sendMessage(chatId, describeOutcome(outcome)))
     .catch((error: unknown) => {
@@ -81,7 +80,7 @@ function runInBackground(ctx: BotContext, deps: BotDeps, name: string): void {
     .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not report a manual run'));
 }
 
-export function describeOutcome(outcome: RunOutcome): string {
+export function describeOutcome(outcome: RunReport): string {
   const counts = Object.entries(outcome.result ?? {})
     .map(([key, value]) => `${key} ${value}`)
     .join(', ');
@@ -97,7 +96,7 @@ export function describeOutcome(outcome: RunOutcome): string {
   }
 }
 
-function renderTasks(stats: JobStats[], started: boolean): string {
+function renderTasks(stats: JobOverview[], started: boolean): string {
   const lines = [started ? '🗓 Scheduled jobs' : '🗓 Scheduled jobs (schedulers are off on this instance)'];
   for (const job of stats) {
     lines.push('', `${job.name}: ${job.scheduleText}`);
@@ -121,7 +120,7 @@ function renderTasks(stats: JobStats[], started: boolean): string {
   return lines.join('\n');
 }
 
-function keyboard(stats: JobStats[]): InlineKeyboard {
+function keyboard(stats: JobOverview[]): InlineKeyboard {
   const markup = new InlineKeyboard();
   for (const job of stats) {
     markup

@@ -25,7 +25,7 @@ export async function requestContent(ctx: BotContext, deps: BotDeps, contentId: 
     if (issued.kind === 'limit_reached') {
       ctx.log.info({ userId: user.id, limit: issued.limit }, 'daily verification limit reached');
       await ctx.reply(
-        `You have used all ${issued.limit} verification links for today. The limit resets at midnight (${deps.config.scheduler.timezone}); please try again then.`,
+        `You have used all ${issued.limit} verification links for today. The limit resets at midnight (${deps.timezone}); please try again then.`,
       );
       return;
     }
@@ -33,7 +33,7 @@ export async function requestContent(ctx: BotContext, deps: BotDeps, contentId: 
       [
         '🔐 To open this content, verify first: tap the link below.',
         issued.link,
-        `The link is valid until ${formatTime(issued.expiresAt, deps.config.scheduler.timezone)}. Links used today: ${issued.usedToday} of ${issued.limit}.`,
+        `The link is valid until ${formatTime(issued.expiresAt, deps.timezone)}. Links used today: ${issued.usedToday} of ${issued.limit}.`,
       ].join('\n'),
       { link_preview_options: { is_disabled: true } },
     );
@@ -47,7 +47,7 @@ export async function requestContent(ctx: BotContext, deps: BotDeps, contentId: 
       chatId,
       now: ctx.now,
       deleteAfterMinutes: await deps.deleteTime.minutes(),
-      timezone: deps.config.scheduler.timezone,
+      timezone: deps.timezone,
     });
   } catch (error) {
     if (error instanceof ContentUnavailableError) {

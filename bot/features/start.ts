@@ -41,7 +41,7 @@ export function startFeature(deps: BotDeps): Composer<BotContext> {
           return;
         }
         await ctx.reply(
-          `✅ Verified. You have access until ${formatTime(doc?.expires_at ?? ctx.now, deps.config.scheduler.timezone)}.`,
+          `✅ Verified. You have access until ${formatTime(doc?.expires_at ?? ctx.now, deps.timezone)}.`,
         );
         if (doc?.content_id) await requestContent(ctx, deps, doc.content_id);
         return;

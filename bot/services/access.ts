@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { localDate } from '../../db/calendar.js';
 import type { TokenDoc } from '../../db/collections.js';
 import type { Repositories } from '../../db/repositories/index.js';
 import type { VerifyOutcome } from '../../db/repositories/tokens.js';
-import { localDate } from '../../schedulers/jobs/calendar.js';
 import { verifyLink } from '../links.js';
 
 export interface AccessOptions {

@@ -1,10 +1,10 @@
 import type { Api } from 'grammy';
 import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
+import type { Logger } from 'pino';
 import type { BroadcastCounts } from '../../db/collections.js';
 import type { StoredBroadcast } from '../../db/repositories/broadcasts.js';
 import type { Repositories } from '../../db/repositories/index.js';
-import type { Logger } from '../../src/logger.js';
 import { classifyTelegramError, describeTelegramError } from '../telegram/errors.js';
 import type { FloodGate } from '../telegram/flood-gate.js';
 import { type TransientRetryPolicy, withTransientRetry } from '../telegram/retry.js';

@@ -1,8 +1,8 @@
 import type { Api } from 'grammy';
+import type { Logger } from 'pino';
 import type { DeletionEngine } from '../../bot/deletion/deletion-engine.js';
 import type { TransientRetryPolicy } from '../../bot/telegram/retry.js';
 import type { Repositories } from '../../db/repositories/index.js';
-import type { Logger } from '../../src/logger.js';
 
 /** Everything the maintenance jobs need, injected so tests and the command line can build it. */
 export interface JobDeps {

@@ -1,4 +1,4 @@
-import { localDate } from './calendar.js';
+import { localDate } from '../../db/calendar.js';
 import type { JobDeps, RunInput } from './deps.js';
 
 export interface TokenCountResetResult extends Record<string, number> {

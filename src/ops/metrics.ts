@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ApiObserver } from '../../bot/telegram/api.js';
+import { catalogEntry } from '../../schedulers/jobs/catalog.js';
 import type { RunEvent, SchedulerRuntime } from '../../schedulers/runtime.js';
 import type { Logger } from '../logger.js';
 import { withDeadline } from './deadline.js';
@@ -32,17 +33,6 @@ export function apiCallResult(ok: boolean, errorCode: number | undefined): ApiCa
   if (errorCode === 429) return '429';
   return errorCode >= 500 ? '5xx' : '4xx';
 }
-
-/**
- * The result field that counts a job's work. Run results are free-form counts, so each job's
- * "items" have to be named; jobs not listed here count `deleted`, else `messagesDeleted`.
- */
-const PROCESSED_FIELD: Readonly<Record<string, string>> = {
-  'token-cleanup': 'deleted',
-  'token-count-reset': 'deleted',
-  'message-deleter': 'messagesDeleted',
-  'broadcast-deleter': 'messagesDeleted',
-};
 
 const RUN_STATUSES = ['succeeded', 'failed', 'skipped', 'abandoned'] as const;
 
@@ -200,8 +190,8 @@ export class OpsMetrics {
       if (event.status === 'succeeded') this.lastSuccess.set(labels, this.clock().getTime() / 1000);
       const result = event.result;
       if (result === null) return;
-      const field = PROCESSED_FIELD[event.job] ?? ('deleted' in result ? 'deleted' : 'messagesDeleted');
-      const processed = countIn(result, field);
+      const field = catalogEntry(event.job)?.processedField;
+      const processed = field === undefined ? undefined : countIn(result, field);
       if (processed !== undefined) this.itemsProcessed.inc(labels, processed);
       const failed = countIn(result, 'failed');
       if (failed !== undefined) this.itemsFailed.inc(labels, failed);

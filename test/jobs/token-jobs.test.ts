@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { localDate } from '../../db/calendar.js';
 import type { TokenDoc } from '../../db/collections.js';
 import { createRepositories } from '../../db/repositories/index.js';
-import { localDate } from '../../schedulers/jobs/calendar.js';
 import { cleanupExpiredTokens, resetTokenCounts } from '../../schedulers/jobs/index.js';
 import { captureLogs } from '../support/logs.js';
 import { useTestDatabase } from '../support/test-db.js';

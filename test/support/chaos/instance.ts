@@ -9,7 +9,7 @@ import { createRateLimiter } from '../../../bot/telegram/rate-limiter.js';
 import { type Database, wrapClient } from '../../../db/client.js';
 import { createRepositories } from '../../../db/repositories/index.js';
 import type { JobDefinition } from '../../../schedulers/job.js';
-import { createMaintenanceJobs, type JobDeps } from '../../../schedulers/jobs/index.js';
+import { createJobs, JOB_NAMES, type JobDeps } from '../../../schedulers/jobs/index.js';
 import type { RunOutcome } from '../../../schedulers/run-executor.js';
 import { SchedulerRuntime } from '../../../schedulers/runtime.js';
 import type { Logger } from '../../../src/logger.js';
@@ -130,12 +130,13 @@ export class ChaosInstance {
       telegramRetry,
       concurrency: CHAOS.concurrency,
     };
-    const jobs = createMaintenanceJobs(deps, {
-      'token-cleanup': NEVER,
-      'message-deleter': NEVER,
-      'broadcast-deleter': NEVER,
-      'token-count-reset': NEVER,
-    }).map((job) => instrument(job, spec, env));
+    const jobs = createJobs(
+      deps,
+      Object.fromEntries(JOB_NAMES.map((name) => [name, NEVER])) as Record<
+        (typeof JOB_NAMES)[number],
+        string
+      >,
+    ).map((job) => instrument(job, spec, env));
     this.runtime = new SchedulerRuntime({
       db: database.db,
       jobs,

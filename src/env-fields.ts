@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import { checkCronExpression } from '../schedulers/cron-schedule.js';
+
+/**
+ * Parsers for environment variables: each turns a string (or nothing) into a typed value or one
+ * line saying what is wrong with it. The settings themselves are in config.ts.
+ */
+
+/** `process.env` values are strings; blank ones (`FOO=` in .env) mean "not set". */
+export const blankToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+export function text(hint: string) {
+  return z.preprocess(
+    blankToUndefined,
+    z.string({ error: (issue) => (issue.input === undefined ? `is required (${hint})` : 'must be text') }),
+  );
+}
+
+export function optionalText() {
+  return z.preprocess(blankToUndefined, z.string().optional());
+}
+
+export function integer<F extends number | undefined>(opts: { min: number; max?: number; fallback: F }) {
+  const range = opts.max === undefined ? `>= ${opts.min}` : `between ${opts.min} and ${opts.max}`;
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx): number | F => {
+        if (raw === undefined) return opts.fallback;
+        const value = Number(raw.trim());
+        if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
+          ctx.addIssue({ code: 'custom', message: `must be a whole number ${range}, got "${raw}"` });
+          return z.NEVER;
+        }
+        if (value < opts.min || (opts.max !== undefined && value > opts.max)) {
+          ctx.addIssue({ code: 'custom', message: `must be ${range}, got ${value}` });
+          return z.NEVER;
+        }
+        return value;
+      }),
+  );
+}
+
+export function positiveNumber(fallback: number, max: number) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined) return fallback;
+        const value = Number(raw.trim());
+        if (!Number.isFinite(value) || value <= 0 || value > max) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a number above 0 and at most ${max}, got "${raw}"`,
+          });
+          return z.NEVER;
+        }
+        return value;
+      }),
+  );
+}
+
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
+  return z.preprocess(
+    (raw) => {
+      const value = blankToUndefined(raw);
+      return typeof value === 'string' ? value.trim().toLowerCase() : value;
+    },
+    z
+      .enum(values, { error: (issue) => `must be one of ${values.join(', ')}, got "${String(issue.input)}"` })
+      .default(fallback as never),
+  );
+}
+
+export const adminIds = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return [] as number[];
+      const ids: number[] = [];
+      for (const part of raw.split(',')) {
+        const item = part.trim();
+        if (item === '') continue;
+        if (!/^\d{1,16}$/.test(item) || !Number.isSafeInteger(Number(item)) || Number(item) === 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be comma-separated Telegram user ids like "12345,67890"; "${item}" is not a user id`,
+          });
+          return z.NEVER;
+        }
+        ids.push(Number(item));
+      }
+      return [...new Set(ids)];
+    }),
+);
+
+export const timeZone = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .default('UTC')
+    .superRefine((value, ctx) => {
+      if (!isValidTimeZone(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an IANA time zone such as UTC or Europe/Berlin, got "${value}"`,
+        });
+      }
+    }),
+);
+
+export function cron(fallback: string) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default(fallback)
+      .transform((raw) => raw.trim().replace(/\s+/g, ' '))
+      .superRefine((value, ctx) => {
+        const problem = checkCronExpression(value);
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            message: `is not a valid cron expression ("${value}"): ${problem}`,
+          });
+      }),
+  );
+}
+
+export function flag(fallback: boolean) {
+  return z.preprocess(
+    (raw) => {
+      const value = blankToUndefined(raw);
+      return typeof value === 'string' ? value.trim().toLowerCase() : value;
+    },
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+        error: (issue) => `must be true or false, got "${String(issue.input)}"`,
+      })
+      .optional()
+      .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
+  );
+}
+
+export const mongoUri = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^mongodb(\+srv)?:\/\/\S+$/.test(value), {
+      message: 'must start with mongodb:// or mongodb+srv://',
+    }),
+);
+
+export const httpUrl = (fallback: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default(fallback)
+      .refine((value) => /^https?:\/\/[^\s/]+/.test(value) && URL.canParse(value), {
+        message: 'must be an http(s) URL such as https://api.telegram.org',
+      })
+      .transform((value) => value.replace(/\/+$/, '')),
+  );
+
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
