@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
 import type { Logger } from 'pino';
 import type { RunReport } from '../bot/job-control.js';
-import type { JobContext, JobDefinition, JobResult, RetryPolicy, RunStatus } from './job.js';
+import type { JobContext, JobDefinition, JobResult, RetryPolicy } from './job.js';
 import type { RunDoc, RunStore } from './run-store.js';
 
 /** One run's end, as the bot and the metrics see it. */

@@ -12,8 +12,6 @@ import {
   type JobDefinition,
   type JobResult,
   type RetryPolicy,
-  type RunStatus,
-  type Trigger,
   UnknownJobError,
 } from './job.js';
 import { executeRun, type RunOutcome } from './run-executor.js';

@@ -8,7 +8,7 @@ import { PROJECT_ROOT } from '../support/processes.js';
  * schedulers/, bot/, db/. A module may import from its own layer and the ones below, never from
  * one above. This reads every import of every source file, so the rule stays true.
  */
-export const LAYERS = ['src', 'schedulers', 'bot', 'db'] as const;
+const LAYERS = ['src', 'schedulers', 'bot', 'db'] as const;
 
 const IMPORT =
   /(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'|(?:^|\n)\s*import\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/g;
@@ -27,7 +27,7 @@ function layerOf(path: string): number {
 }
 
 /** `file imports target` for every relative import that climbs to a layer above the file's. */
-export function upwardImports(
+function upwardImports(
   files: readonly string[],
   read = (file: string) => readFileSync(file, 'utf8'),
 ): string[] {
