@@ -1,6 +1,6 @@
 import type { Api } from 'grammy';
 import type { Logger } from 'pino';
-import { ADMIN_COMMANDS } from './features/admin-guard.js';
+import { adminCommands } from './features/admin/index.js';
 
 const USER_COMMANDS = [
   { command: 'start', description: 'Start the bot' },
@@ -12,7 +12,7 @@ export async function registerCommands(api: Api, adminIds: readonly number[], lo
   await api.setMyCommands(USER_COMMANDS);
   for (const adminId of adminIds) {
     try {
-      await api.setMyCommands([...USER_COMMANDS, ...ADMIN_COMMANDS], {
+      await api.setMyCommands([...USER_COMMANDS, ...adminCommands()], {
         scope: { type: 'chat', chat_id: adminId },
       });
     } catch (error) {

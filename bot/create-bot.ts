@@ -1,11 +1,7 @@
-import { Bot } from 'grammy';
+import { Bot, type MiddlewareFn } from 'grammy';
 import type { Logger } from 'pino';
 import type { BotContext, BotDeps } from './context.js';
-import { adminBroadcastFeature } from './features/admin-broadcast.js';
-import { adminContentFeature } from './features/admin-content.js';
-import { adminGuard } from './features/admin-guard.js';
-import { adminStatsFeature } from './features/admin-stats.js';
-import { adminTasksFeature } from './features/admin-tasks.js';
+import { adminOnly } from './features/admin/index.js';
 import { membershipFeature } from './features/membership.js';
 import { startFeature } from './features/start.js';
 import { type ApiPolicy, applyInteractivePolicy } from './telegram/api.js';
@@ -31,21 +27,22 @@ export function createBot(options: BotOptions): Bot<BotContext> {
   return bot;
 }
 
-export function installFeatures(bot: Bot<BotContext>, deps: BotDeps): void {
+/** Sets the per-update facts every handler reads (BotFlavor); the first middleware of the bot. */
+export function updateFacts(deps: Pick<BotDeps, 'adminIds' | 'clock' | 'logger'>): MiddlewareFn<BotContext> {
   const admins = new Set(deps.adminIds);
-  bot.use((ctx, next) => {
+  return (ctx, next) => {
     ctx.now = deps.clock();
     ctx.isAdmin = ctx.from !== undefined && admins.has(ctx.from.id);
     ctx.log = deps.logger.child({ updateId: ctx.update.update_id, userId: ctx.from?.id });
     return next();
-  });
+  };
+}
+
+export function installFeatures(bot: Bot<BotContext>, deps: BotDeps): void {
+  bot.use(updateFacts(deps));
   bot.use(membershipFeature(deps));
   bot.use(startFeature(deps));
-  bot.use(adminGuard());
-  bot.use(adminContentFeature(deps));
-  bot.use(adminBroadcastFeature(deps));
-  bot.use(adminTasksFeature(deps));
-  bot.use(adminStatsFeature(deps));
+  bot.use(adminOnly(deps));
   // Buttons from old messages or crafted callback data: answer, so the client stops spinning.
   bot.on('callback_query:data', (ctx) => ctx.answerCallbackQuery({ text: 'This button no longer works.' }));
 }

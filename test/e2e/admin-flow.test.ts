@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminCommands } from '../../bot/features/admin/index.js';
 import { formatMinutes, safeMaximumNote } from '../../bot/validation.js';
 import { linksIn, startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
@@ -205,16 +206,15 @@ describe('end to end: admin commands', () => {
     await mallory.say('Mallory content');
     const own = fake.chat(6666).messages.at(-1)!;
     const before = await snapshot();
-    const commands = [
-      '/save',
-      '/setdeletetime 1m',
-      '/deletetime',
-      '/broadcast 1h',
-      '/tasks',
-      '/run token-cleanup',
-      '/stats',
-      '/bypass 6666 365',
-    ];
+    // Every admin command the features declare, with arguments that would work for an admin.
+    const exampleArguments: Record<string, string> = {
+      setdeletetime: ' 1m',
+      broadcast: ' 1h',
+      run: ' token-cleanup',
+      bypass: ' 6666 365',
+    };
+    const commands = adminCommands().map(({ command }) => `/${command}${exampleArguments[command] ?? ''}`);
+    expect(commands).toHaveLength(8);
     for (const command of commands) {
       const answers = await mallory.say(command, { replyTo: own.message_id });
       expect(

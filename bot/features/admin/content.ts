@@ -1,6 +1,6 @@
 import { Composer } from 'grammy';
-import type { BotContext, BotDeps } from '../context.js';
-import { MIN_DELETE_MINUTES } from '../services/delete-time.js';
+import type { BotContext, BotDeps } from '../../context.js';
+import { MIN_DELETE_MINUTES } from '../../services/delete-time.js';
 import {
   args,
   formatMinutes,
@@ -8,10 +8,21 @@ import {
   parseDuration,
   parseUserId,
   safeMaximumNote,
-} from '../validation.js';
+} from '../../validation.js';
+import type { AdminFeature } from './feature.js';
 
 /** /save, /setdeletetime, /deletetime and /bypass. */
-export function adminContentFeature(deps: BotDeps): Composer<BotContext> {
+export const contentFeature: AdminFeature = {
+  commands: [
+    { command: 'save', description: 'Reply to a message to save it and get its share link' },
+    { command: 'setdeletetime', description: 'Set how long delivered content stays, e.g. 30m or 1h30m' },
+    { command: 'deletetime', description: 'Show how long delivered content stays' },
+    { command: 'bypass', description: 'Grant access without verification: /bypass <user_id> [days]' },
+  ],
+  create: (deps) => contentComposer(deps),
+};
+
+function contentComposer(deps: BotDeps): Composer<BotContext> {
   const composer = new Composer<BotContext>();
 
   composer.command('save', async (ctx) => {

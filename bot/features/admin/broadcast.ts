@@ -1,11 +1,22 @@
 import { Composer } from 'grammy';
 import type { ObjectId } from 'mongodb';
-import type { BotContext, BotDeps } from '../context.js';
-import { formatTime } from '../services/content.js';
-import { parseDuration, safeMaximumNote } from '../validation.js';
+import type { BotContext, BotDeps } from '../../context.js';
+import { formatTime } from '../../services/content.js';
+import { parseDuration, safeMaximumNote } from '../../validation.js';
+import type { AdminFeature } from './feature.js';
 
 /** /broadcast <duration>, as a reply to the message to send. */
-export function adminBroadcastFeature(deps: BotDeps): Composer<BotContext> {
+export const broadcastFeature: AdminFeature = {
+  commands: [
+    {
+      command: 'broadcast',
+      description: 'Reply to a message: send it to every user for a duration, e.g. 6h',
+    },
+  ],
+  create: (deps) => broadcastComposer(deps),
+};
+
+function broadcastComposer(deps: BotDeps): Composer<BotContext> {
   const composer = new Composer<BotContext>();
   composer.command('broadcast', async (ctx) => {
     const usage = 'Reply to the message to send with /broadcast <how long it stays>, e.g. /broadcast 6h';

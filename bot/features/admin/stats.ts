@@ -1,9 +1,15 @@
 import { Composer } from 'grammy';
-import type { BotContext, BotDeps } from '../context.js';
-import { args } from '../validation.js';
+import type { BotContext, BotDeps } from '../../context.js';
+import { args } from '../../validation.js';
+import type { AdminFeature } from './feature.js';
 
 /** /stats: the numbers an admin asks about first. */
-export function adminStatsFeature(deps: BotDeps): Composer<BotContext> {
+export const statsFeature: AdminFeature = {
+  commands: [{ command: 'stats', description: 'Users, tokens, pending deletions and broadcasts' }],
+  create: (deps) => statsComposer(deps),
+};
+
+function statsComposer(deps: BotDeps): Composer<BotContext> {
   const composer = new Composer<BotContext>();
   composer.command('stats', async (ctx) => {
     if (args(ctx.match).length > 0) {

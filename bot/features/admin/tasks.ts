@@ -1,13 +1,23 @@
 import { Composer, InlineKeyboard } from 'grammy';
-import type { BotContext, BotDeps } from '../context.js';
-import type { JobOverview, RunReport } from '../job-control.js';
-import { describeTelegramError } from '../telegram/errors.js';
-import { args, quote } from '../validation.js';
+import type { BotContext, BotDeps } from '../../context.js';
+import type { JobOverview, RunReport } from '../../job-control.js';
+import { describeTelegramError } from '../../telegram/errors.js';
+import { args, quote } from '../../validation.js';
+import type { AdminFeature } from './feature.js';
 
 const ACTION = /^task:(run|pause|resume):([a-z-]{1,40})$/;
 
 /** /tasks (with run, pause and resume buttons) and /run <job>. */
-export function adminTasksFeature(deps: BotDeps): Composer<BotContext> {
+export const tasksFeature: AdminFeature = {
+  commands: [
+    { command: 'tasks', description: 'Scheduled jobs: state, last and next run, controls' },
+    { command: 'run', description: 'Run a job now, e.g. /run token-cleanup' },
+  ],
+  callbacks: /^task:/,
+  create: (deps) => tasksComposer(deps),
+};
+
+function tasksComposer(deps: BotDeps): Composer<BotContext> {
   const composer = new Composer<BotContext>();
   const { jobs: runtime } = deps;
   const jobList = () => runtime.jobNames.join(', ');
