@@ -2,7 +2,7 @@ import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { safeLifetimeMs } from '../bot/deletion/deletion-window.js';
 import { longestGapMs } from '../schedulers/cron-schedule.js';
-import { JOB_CATALOG, type JobName } from '../schedulers/jobs/catalog.js';
+import { deleterOf, JOB_CATALOG, type JobName } from '../schedulers/jobs/catalog.js';
 import {
   adminIds,
   blankToUndefined,

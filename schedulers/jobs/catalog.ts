@@ -20,6 +20,11 @@ export interface CatalogEntry {
   timeoutMs: number;
   /** The field of its result that counts the items it processed (tgbot_job_items_processed_total). */
   processedField: string;
+  /**
+   * What this job deletes inside Telegram's 48 hours, if anything: its schedule then bounds how
+   * long that may live (see bot/deletion/deletion-window.ts and the config).
+   */
+  deletes?: 'content' | 'broadcasts';
   run(deps: JobDeps, input: RunInput): Promise<JobResult>;
 }
 
@@ -44,6 +49,7 @@ export const JOB_CATALOG = [
     description: 'Deletes content whose time is up and leaves a "Click Here" notice to get it again.',
     timeoutMs: 30 * MINUTE,
     processedField: 'messagesDeleted',
+    deletes: 'content',
     run: deleteDueMessages,
   },
   {
@@ -55,6 +61,7 @@ export const JOB_CATALOG = [
     // ticks are skipped while it runs, and an interrupted run resumes where it stopped.
     timeoutMs: 6 * 60 * MINUTE,
     processedField: 'messagesDeleted',
+    deletes: 'broadcasts',
     run: deleteExpiredBroadcasts,
   },
   {
@@ -77,6 +84,13 @@ export function isJobName(name: string): name is JobName {
 
 export function catalogEntry(name: string): CatalogEntry | undefined {
   return JOB_CATALOG.find((entry) => entry.name === name);
+}
+
+/** The job that deletes `what` (exactly one does). */
+export function deleterOf(what: 'content' | 'broadcasts'): CatalogEntry {
+  const entry = (JOB_CATALOG as readonly CatalogEntry[]).find((job) => job.deletes === what);
+  if (!entry) throw new Error(`no job of the catalog deletes ${what}`);
+  return entry;
 }
 
 const input = (ctx: JobContext): RunInput => ({
