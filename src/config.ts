@@ -187,21 +187,23 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       'MONGODB_URI is required when NODE_ENV=production (a local database is only started in development)',
     );
   }
+  const contentDeleter = deleterOf('content').envVar as keyof Env;
+  const broadcastDeleter = deleterOf('broadcasts').envVar as keyof Env;
   const maxContentMinutes = safeMaxMinutes(
-    'MESSAGE_DELETER_CRON',
-    e.MESSAGE_DELETER_CRON,
+    contentDeleter,
+    String(e[contentDeleter]),
     e.SCHEDULER_TIMEZONE,
     problems,
   );
   const maxBroadcastMinutes = safeMaxMinutes(
-    'BROADCAST_DELETER_CRON',
-    e.BROADCAST_DELETER_CRON,
+    broadcastDeleter,
+    String(e[broadcastDeleter]),
     e.SCHEDULER_TIMEZONE,
     problems,
   );
   if (maxContentMinutes >= 1 && e.DELETE_AFTER_MINUTES > maxContentMinutes) {
     problems.push(
-      `DELETE_AFTER_MINUTES must be at most ${maxContentMinutes} (${describeMinutes(maxContentMinutes)}): content must be deleted within Telegram's 48 hours, leaving room for MESSAGE_DELETER_CRON's schedule; got ${e.DELETE_AFTER_MINUTES}`,
+      `DELETE_AFTER_MINUTES must be at most ${maxContentMinutes} (${describeMinutes(maxContentMinutes)}): content must be deleted within Telegram's 48 hours, leaving room for ${contentDeleter}'s schedule; got ${e.DELETE_AFTER_MINUTES}`,
     );
   }
   if (problems.length > 0) return { ok: false, problems };
