@@ -9,12 +9,12 @@
  */
 import { Api } from 'grammy';
 import { MongoClient } from 'mongodb';
-import { createBulkApi } from '../bot/telegram/api.js';
 import { connectDatabase } from '../db/client.js';
+import { ensureIndexes } from '../db/indexes.js';
 import { isJobName, JOB_NAMES } from '../schedulers/jobs/catalog.js';
 import { parseConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
-import { botUsernameOf, createApiPolicy, createMaintenance } from '../src/maintenance.js';
+import { buildCore } from '../src/wiring.js';
 import {
   type BaselineDeps,
   baselineCleanupExpiredTokens,
@@ -64,12 +64,11 @@ async function runOurs(): Promise<Record<string, unknown>> {
     driverOptions: { monitorCommands: true },
   });
   database.client.on('commandStarted', countCommand);
-  const api = createBulkApi(config.botToken, config.telegram.apiRoot, createApiPolicy(config));
-  const botUsername = botUsernameOf(api);
-  const { runtime } = createMaintenance({ config, database, api, logger, botUsername });
-  // Warm-up outside the measurement: indexes of the run history, and the bot's username.
+  const { runtime, jobDeps } = buildCore({ config, database, logger });
+  // Warm-up outside the measurement: indexes, and the bot's username.
+  await ensureIndexes(database.db);
   await runtime.stats();
-  await botUsername();
+  await jobDeps.botUsername();
   await startMeasuring();
   const started = performance.now();
   const outcome = await runtime.runNow(job as string);

@@ -1,4 +1,5 @@
 import type { Collection, Db, ObjectId } from 'mongodb';
+import type { AlertDoc } from './repositories/alerts.js';
 
 /**
  * Collection and field names follow the seed (`../shared/seeds/001_*.txt`) so that data written by
@@ -109,6 +110,52 @@ export interface TokenCountDoc {
   count: number;
 }
 
+export type RunTrigger = 'scheduled' | 'manual' | 'catch-up';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'abandoned';
+/** What a job reports about one run: small counts such as `{deleted: 12}`. */
+export type RunCounts = Record<string, number>;
+
+/**
+ * A run of a job, which is also its claim. `_id` is the slot key (`job:2026-03-10T12:00:00.000Z`)
+ * or a unique key for manual runs. `started_at`, `heartbeat_at` and `finished_at` are the
+ * database server's time.
+ */
+export interface RunDoc {
+  _id: string;
+  job: string;
+  slot: Date | null;
+  trigger: RunTrigger;
+  instance: string;
+  status: RunStatus;
+  started_at: Date;
+  finished_at: Date | null;
+  heartbeat_at: Date | null;
+  attempts: number;
+  result: RunCounts | null;
+  error: string | null;
+  /** Why a slot was skipped, or which run was found holding the job. */
+  reason?: string;
+  requested_by?: string;
+  /** TTL: history older than RUN_HISTORY_DAYS disappears on its own. */
+  expire_at: Date;
+}
+
+export type FinishedRunDoc = RunDoc & { status: Exclude<RunStatus, 'running' | 'skipped'> };
+
+export interface JobControlDoc {
+  _id: string;
+  paused: boolean;
+  changed_at: Date;
+  changed_by?: string;
+}
+
+export interface LeaseDoc {
+  _id: string;
+  owner: string;
+  /** The database server's time when the lease runs out unless renewed. */
+  expires_at: Date;
+}
+
 export interface SettingDoc {
   _id: string;
   value: unknown;
@@ -125,6 +172,10 @@ export interface Collections {
   broadcastMessages: Collection<BroadcastMessageDoc>;
   tokenCounts: Collection<TokenCountDoc>;
   settings: Collection<SettingDoc>;
+  runs: Collection<RunDoc>;
+  jobControls: Collection<JobControlDoc>;
+  leases: Collection<LeaseDoc>;
+  alerts: Collection<AlertDoc>;
 }
 
 export const COLLECTION_NAMES = {
@@ -136,6 +187,10 @@ export const COLLECTION_NAMES = {
   broadcastMessages: 'broadcast_messages',
   tokenCounts: 'token_generator_count',
   settings: 'settings',
+  runs: 'scheduler_runs',
+  jobControls: 'scheduler_jobs',
+  leases: 'bot_leases',
+  alerts: 'ops_alerts',
 } as const satisfies Record<keyof Collections, string>;
 
 export function getCollections(db: Db): Collections {
@@ -148,5 +203,9 @@ export function getCollections(db: Db): Collections {
     broadcastMessages: db.collection<BroadcastMessageDoc>(COLLECTION_NAMES.broadcastMessages),
     tokenCounts: db.collection<TokenCountDoc>(COLLECTION_NAMES.tokenCounts),
     settings: db.collection<SettingDoc>(COLLECTION_NAMES.settings),
+    runs: db.collection<RunDoc>(COLLECTION_NAMES.runs),
+    jobControls: db.collection<JobControlDoc>(COLLECTION_NAMES.jobControls),
+    leases: db.collection<LeaseDoc>(COLLECTION_NAMES.leases),
+    alerts: db.collection<AlertDoc>(COLLECTION_NAMES.alerts),
   };
 }

@@ -87,9 +87,36 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
     options: { name: 'date' },
     serves: 'token count reset: {date: {$lt: today}}',
   },
+  {
+    collection: COLLECTION_NAMES.runs,
+    key: { job: 1 },
+    options: { name: 'one_running_per_job', unique: true, partialFilterExpression: { status: 'running' } },
+    serves: 'a job never runs twice at the same time, on any instance',
+  },
+  {
+    collection: COLLECTION_NAMES.runs,
+    key: { job: 1, started_at: -1 },
+    options: { name: 'job_started_at' },
+    serves: 'last run, counts and recent outcomes per job (stats, /tasks, alerts)',
+  },
+  {
+    collection: COLLECTION_NAMES.runs,
+    key: { job: 1, slot: -1 },
+    options: { name: 'job_slot' },
+    serves: 'catch-up: the latest slot a job has a claim for',
+  },
+  {
+    collection: COLLECTION_NAMES.runs,
+    key: { expire_at: 1 },
+    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
+    serves: 'run history retention (RUN_HISTORY_DAYS)',
+  },
 ];
 
-/** Creates every index; safe to run at every start and from several instances at once. */
+/**
+ * Creates every index of every collection (declared above, in one place); run once at start-up,
+ * safe to run from several instances at once.
+ */
 export async function ensureIndexes(
   db: Db,
   definitions: readonly IndexDefinition[] = CORE_INDEXES,

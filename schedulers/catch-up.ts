@@ -1,5 +1,5 @@
+import type { RunsRepository } from '../db/repositories/runs.js';
 import { latestSlot, slotsBetween } from './cron-schedule.js';
-import type { RunStore } from './run-store.js';
 
 export type CatchUpPlan =
   | { action: 'none'; reason: string; log: boolean }
@@ -19,7 +19,7 @@ export async function planCatchUp(input: {
   timezone: string;
   now: Date;
   graceMs: number;
-  store: Pick<RunStore, 'hasHistory' | 'hasClaim' | 'latestSlotClaim'>;
+  store: Pick<RunsRepository, 'hasHistory' | 'hasClaim' | 'latestSlotClaim'>;
 }): Promise<CatchUpPlan> {
   const { job, schedule, timezone, now, store } = input;
   if (!(await store.hasHistory(job))) {

@@ -2,8 +2,9 @@ import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
 import type { Logger } from 'pino';
 import type { RunReport } from '../bot/job-control.js';
+import type { RunDoc } from '../db/collections.js';
+import type { RunsRepository } from '../db/repositories/runs.js';
 import type { JobContext, JobDefinition, JobResult, RetryPolicy } from './job.js';
-import type { RunDoc, RunStore } from './run-store.js';
 
 /** One run's end, as the bot and the metrics see it. */
 export type RunOutcome = RunReport;
@@ -11,7 +12,7 @@ export type RunOutcome = RunReport;
 export interface ExecuteOptions {
   job: JobDefinition;
   run: RunDoc;
-  store: RunStore;
+  store: RunsRepository;
   logger: Logger;
   clock: () => Date;
   retry: RetryPolicy;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Db } from 'mongodb';
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
 import type { Logger } from 'pino';
 import type { JobControl, JobOverview } from '../bot/job-control.js';
-import { ensureIndexes } from '../db/indexes.js';
+import type { RunDoc } from '../db/collections.js';
+import type { JobControlsRepository } from '../db/repositories/job-controls.js';
+import type { ClaimInput, RunsRepository } from '../db/repositories/runs.js';
 import { planCatchUp } from './catch-up.js';
 import { checkCronExpression, describeSchedule, nextSlot } from './cron-schedule.js';
 import {
@@ -15,26 +15,23 @@ import {
   UnknownJobError,
 } from './job.js';
 import { executeRun, type RunOutcome } from './run-executor.js';
-import { RUN_INDEXES, type RunDoc, RunStore } from './run-store.js';
 
 export interface SchedulerRuntimeOptions {
-  db: Db;
+  /** This instance's claims (its instance id and lease are the repository's). */
+  runs: RunsRepository;
+  /** The pause switch every instance shares. */
+  controls: JobControlsRepository;
   jobs: readonly JobDefinition[];
   timezone: string;
   logger: Logger;
-  /** Identifies this process in claims; defaults to host:pid:random. */
-  instanceId?: string;
   /** Injectable "now" for claims, catch-up decisions and job contexts. */
   clock?: () => Date;
-  historyDays?: number;
   /** Missed slots older than this are not caught up. */
   catchUpGraceMs?: number;
   /** Defaults for jobs that do not set their own. */
   retry?: Partial<RetryPolicy>;
   timeoutMs?: number;
   heartbeatIntervalMs?: number;
-  /** A running claim whose heartbeat is older than this belongs to a dead process. */
-  leaseMs?: number;
   /** After an abort, how long a job may take to wind down before that is logged (it is still awaited). */
   abortGraceMs?: number;
 }
@@ -53,7 +50,8 @@ const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 2_000, maxDelayMs
 export class SchedulerRuntime implements JobControl {
   readonly instanceId: string;
   private readonly jobs: ReadonlyMap<string, JobDefinition>;
-  private readonly store: RunStore;
+  private readonly store: RunsRepository;
+  private readonly controls: JobControlsRepository;
   private readonly clock: () => Date;
   private readonly logger: Logger;
   private readonly tasks = new Map<string, ScheduledTask>();
@@ -69,12 +67,11 @@ export class SchedulerRuntime implements JobControl {
   private readonly lateSlots = new Map<string, Date>();
   private readonly listeners = new Set<(event: RunEvent) => void>();
   private readonly stopController = new AbortController();
-  private indexesReady: Promise<void> | undefined;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopPromise: Promise<void> | undefined;
 
   constructor(private readonly options: SchedulerRuntimeOptions) {
-    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.instanceId = options.runs.instanceId;
     this.clock = options.clock ?? (() => new Date());
     this.logger = options.logger.child({ component: 'scheduler', instance: this.instanceId });
     const jobs = new Map<string, JobDefinition>();
@@ -85,11 +82,8 @@ export class SchedulerRuntime implements JobControl {
       jobs.set(job.name, job);
     }
     this.jobs = jobs;
-    this.store = new RunStore(options.db, {
-      instanceId: this.instanceId,
-      historyMs: (options.historyDays ?? 30) * 86_400_000,
-      leaseMs: options.leaseMs ?? 60_000,
-    });
+    this.store = options.runs;
+    this.controls = options.controls;
   }
 
   get jobNames(): string[] {
@@ -108,7 +102,6 @@ export class SchedulerRuntime implements JobControl {
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`the scheduler cannot start: it is ${this.state}`);
-    await this.ready();
     this.state = 'started';
     for (const job of this.jobs.values()) {
       this.tasks.set(job.name, this.schedule(job));
@@ -133,7 +126,6 @@ export class SchedulerRuntime implements JobControl {
     if (this.state === 'stopping' || this.state === 'stopped') {
       throw new Error('the scheduler is stopping; no new runs');
     }
-    await this.ready();
     const now = this.clock();
     return this.claimAndRun(job, {
       key: `${job.name}:manual:${randomUUID()}`,
@@ -166,21 +158,18 @@ export class SchedulerRuntime implements JobControl {
 
   async pause(name: string, by?: string): Promise<void> {
     this.requireJob(name);
-    await this.ready();
-    await this.store.setPaused(name, true, this.clock(), by);
+    await this.controls.setPaused(name, true, this.clock(), by);
     this.logger.info({ job: name, by }, `${name} paused`);
   }
 
   async resume(name: string, by?: string): Promise<void> {
     this.requireJob(name);
-    await this.ready();
-    await this.store.setPaused(name, false, this.clock(), by);
+    await this.controls.setPaused(name, false, this.clock(), by);
     this.logger.info({ job: name, by }, `${name} resumed`);
   }
 
   async stats(): Promise<JobStats[]> {
-    await this.ready();
-    const paused = await this.store.pausedJobs();
+    const paused = await this.controls.pausedJobs();
     const now = this.clock();
     return Promise.all(
       [...this.jobs.values()].map(async (job): Promise<JobStats> => {
@@ -237,14 +226,6 @@ export class SchedulerRuntime implements JobControl {
     }
   }
 
-  private ready(): Promise<void> {
-    this.indexesReady ??= ensureIndexes(this.options.db, RUN_INDEXES).catch((error: unknown) => {
-      this.indexesReady = undefined;
-      throw error;
-    });
-    return this.indexesReady;
-  }
-
   private requireJob(name: string): JobDefinition {
     const job = this.jobs.get(name);
     if (!job) throw new UnknownJobError(name, this.jobNames);
@@ -291,7 +272,7 @@ export class SchedulerRuntime implements JobControl {
   /** node-cron's distributed hook: the insert of the claim decides which instance runs the slot. */
   private async claimScheduledSlot(job: JobDefinition, key: string): Promise<boolean> {
     if (this.state !== 'started') return false;
-    if (await this.store.isPaused(job.name)) {
+    if (await this.controls.isPaused(job.name)) {
       this.logger.debug({ job: job.name }, `${job.name} is paused; slot not run`);
       return false;
     }
@@ -322,10 +303,7 @@ export class SchedulerRuntime implements JobControl {
     await this.execute(job, run);
   }
 
-  private async claimAndRun(
-    job: JobDefinition,
-    input: Parameters<RunStore['claim']>[0],
-  ): Promise<RunOutcome> {
+  private async claimAndRun(job: JobDefinition, input: ClaimInput): Promise<RunOutcome> {
     const claim = await this.store.claim(input);
     if (claim.outcome === 'claimed') return this.execute(job, claim.run);
     const reason =
@@ -360,7 +338,7 @@ export class SchedulerRuntime implements JobControl {
       retry: { ...DEFAULT_RETRY, ...this.options.retry, ...job.retry },
       timeoutMs: job.timeoutMs ?? this.options.timeoutMs ?? 30 * 60_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 10_000,
-      leaseMs: this.options.leaseMs ?? 60_000,
+      leaseMs: this.store.leaseMs,
       abortGraceMs: this.options.abortGraceMs ?? 5_000,
       stopSignal,
     }).then((outcome) => {
@@ -375,7 +353,7 @@ export class SchedulerRuntime implements JobControl {
   private async catchUp(job: JobDefinition): Promise<void> {
     if (job.catchUp === false) return;
     try {
-      if (await this.store.isPaused(job.name)) return;
+      if (await this.controls.isPaused(job.name)) return;
       const now = this.clock();
       const plan = await planCatchUp({
         job: job.name,
@@ -426,7 +404,7 @@ export class SchedulerRuntime implements JobControl {
       return;
     }
     try {
-      if (await this.store.isPaused(job.name)) return;
+      if (await this.controls.isPaused(job.name)) return;
     } catch (error) {
       this.logger.error({ ...fields, err: error }, `${job.name}: could not claim the late slot`);
       return;

@@ -1,22 +1,18 @@
 import { GrammyError, HttpError } from 'grammy';
 import { registerCommands } from '../bot/commands.js';
 import type { BotDeps } from '../bot/context.js';
-import { createBot, installFeatures } from '../bot/create-bot.js';
-import { AccessService } from '../bot/services/access.js';
-import { Broadcaster } from '../bot/services/broadcaster.js';
-import { ContentService } from '../bot/services/content.js';
-import { DeleteTimeSetting } from '../bot/services/delete-time.js';
-import { createBulkApi } from '../bot/telegram/api.js';
+import type { createBot } from '../bot/create-bot.js';
+import type { Broadcaster } from '../bot/services/broadcaster.js';
 import { describeTelegramError } from '../bot/telegram/errors.js';
-import { createRepositories } from '../db/repositories/index.js';
-import { LEASES_COLLECTION, LeasesRepository } from '../db/repositories/leases.js';
+import type { Database } from '../db/client.js';
 import type { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
-import { openDatabase, StartupError } from './database.js';
+import { openDatabase } from './database.js';
 import type { Logger } from './logger.js';
-import { createApiPolicy, createMaintenance } from './maintenance.js';
-import { AlertMonitor, createReadinessCheck, OpsMetrics, startOpsServer } from './ops/index.js';
+import { type AlertMonitor, createReadinessCheck, startOpsServer } from './ops/index.js';
 import { pollWhileLeader } from './polling.js';
+import { StartupError } from './startup-error.js';
+import { type AppGraph, buildApp } from './wiring.js';
 
 export interface AppOptions {
   /** Injectable "now" (tests); defaults to the system clock. */
@@ -45,164 +41,106 @@ export interface RunningApp {
  * and MongoDB closes only after they have settled or the budget is spent.
  */
 export async function runApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<void> {
-  const clock = options.clock ?? (() => new Date());
   const opened = await openDatabase(config, logger.child({ component: 'db' }));
-  const { database } = opened;
   try {
-    const metrics = new OpsMetrics({ backlog: createRepositories(database.collections), logger, clock });
-    const policy = createApiPolicy(config, metrics.apiObserver);
-    const bot = createBot({
-      token: config.botToken,
-      apiRoot: config.telegram.apiRoot,
-      policy,
-      logger: logger.child({ component: 'bot' }),
-    });
-    await initBot(bot);
-    const botUsername = bot.botInfo.username;
-    const bulkApi = createBulkApi(config.botToken, config.telegram.apiRoot, policy);
-
-    const maintenance = createMaintenance({
+    const app = buildApp({
       config,
-      database,
-      api: bulkApi,
+      database: opened.database,
       logger,
-      botUsername: async () => botUsername,
-      clock,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
-    const { runtime, repos } = maintenance;
-    metrics.watch(runtime);
-
-    const broadcaster = new Broadcaster({
-      api: bulkApi,
-      progressApi: bot.api,
-      gate: policy.gate,
-      repos,
-      logger: logger.child({ component: 'broadcast' }),
-      clock,
-      instanceId: runtime.instanceId,
-      timezone: config.scheduler.timezone,
-      batchSize: config.deletion.batchSize,
-      concurrency: config.telegram.concurrency,
-      retry: config.telegram.retry,
-      protectContent: config.content.protect,
-      leaseMs: config.scheduler.leaseMs,
-    });
-    const deps: BotDeps = {
-      adminIds: config.adminIds,
-      timezone: config.scheduler.timezone,
-      maxBroadcastMinutes: config.deletion.maxBroadcastMinutes,
-      logger: logger.child({ component: 'bot' }),
-      clock,
-      repos,
-      jobs: runtime,
-      access: new AccessService({
-        repos,
-        timezone: config.scheduler.timezone,
-        expiryDays: config.tokens.expiryDays,
-        dailyLimit: config.tokens.dailyLimit,
-        verifyLinkTemplate: config.tokens.verifyLinkTemplate,
-      }),
-      content: new ContentService(database.collections.contents, repos.pendingDeletions, {
-        protectContent: config.content.protect,
-      }),
-      deleteTime: new DeleteTimeSetting(
-        repos.settings,
-        config.content.defaultDeleteAfterMinutes,
-        config.deletion.maxContentMinutes,
-      ),
-      broadcaster,
-    };
-    installFeatures(bot, deps);
-
-    const alerts = new AlertMonitor({
-      db: database.db,
-      api: bulkApi,
-      adminIds: config.adminIds,
-      deletions: repos.pendingDeletions,
-      logger,
-      failureThreshold: config.alerts.failureThreshold,
-      deletionLagMs: config.alerts.deletionLagMs,
-      instanceId: runtime.instanceId,
-      secrets: [config.botToken],
-      clock,
-    });
-    alerts.watch(runtime);
-    const ops =
-      config.http.port === undefined
-        ? undefined
-        : await startOpsServer({
-            port: config.http.port,
-            host: config.http.host,
-            registry: metrics.registry,
-            logger: logger.child({ component: 'http' }),
-            readiness: createReadinessCheck({
-              database,
-              botReady: () => bot.isInited(),
-              ...(config.scheduler.enabled ? { runtime } : {}),
-            }),
-          });
-    if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
-
-    const shutdown = new AbortController();
-    const budgetMs = config.scheduler.shutdownTimeoutMs;
-    let stopping: { done: Promise<void>; deadline: number } | undefined;
-    const beginStop = (reason: string) => {
-      if (stopping) return stopping;
-      logger.info({ reason, budgetMs }, 'stopping: polling, schedulers and broadcasts wind down together');
-      shutdown.abort();
-      // bot.stop() confirms handled updates with one last call; failing that only means Telegram
-      // may deliver those updates again, which is no reason to keep running.
-      bot.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not confirm the last updates'));
-      stopping = {
-        deadline: Date.now() + budgetMs,
-        done: Promise.all([runtime.stop({ timeoutMs: budgetMs }), broadcaster.stop(budgetMs)]).then(() => {}),
-      };
-      return stopping;
-    };
-    const onAbort = () => beginStop('signal');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
-
-    let polling: Promise<void> = Promise.resolve();
-    try {
-      if (config.scheduler.enabled) await runtime.start();
-      else logger.info('schedulers are disabled on this instance (SCHEDULERS_ENABLED=false)');
-      broadcaster.startSweeping();
-      alerts.start();
-      retryInBackground(
-        () => registerCommands(bot.api, config.adminIds, logger.child({ component: 'bot' })),
-        { what: 'set the command menu', logger, signal: shutdown.signal },
-      );
-      let announced = false;
-      options.onStarted?.({ deps, runtime, broadcaster, alerts, opsUrl: ops?.url });
-      polling = pollWhileLeader({
-        bot,
-        leases: new LeasesRepository(database.db.collection(LEASES_COLLECTION)),
-        instanceId: runtime.instanceId,
-        leaseMs: config.scheduler.leaseMs,
-        logger,
-        signal: shutdown.signal,
-        allowedUpdates: ['message', 'callback_query', 'my_chat_member'],
-        onPolling: () => {
-          logger.info({ username: botUsername }, 'bot is polling for updates');
-          if (announced) return;
-          announced = true;
-          options.onReady?.({ deps, runtime, broadcaster, alerts, opsUrl: ops?.url });
-        },
-      });
-      await polling;
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      const { done, deadline } = beginStop('polling ended');
-      // An update handler still busy past the budget is not waited for.
-      await Promise.all([done, settledBy(polling, deadline)]);
-      await alerts.stop();
-      await ops?.close();
-      logger.info('schedulers stopped');
-    }
+    await initBot(app.bot);
+    await serve(config, logger, app, opened.database, options);
   } finally {
     await opened.close();
     logger.info('MongoDB connection closed');
+  }
+}
+
+/** Starts what the graph holds, polls until the signal, then stops everything within one budget. */
+async function serve(
+  config: Config,
+  logger: Logger,
+  app: AppGraph,
+  database: Database,
+  options: AppOptions,
+): Promise<void> {
+  const { bot, runtime, broadcaster, alerts, deps } = app;
+  const botUsername = bot.botInfo.username;
+  const ops =
+    config.http.port === undefined
+      ? undefined
+      : await startOpsServer({
+          port: config.http.port,
+          host: config.http.host,
+          registry: app.metrics.registry,
+          logger: logger.child({ component: 'http' }),
+          readiness: createReadinessCheck({
+            database,
+            botReady: () => bot.isInited(),
+            ...(config.scheduler.enabled ? { runtime } : {}),
+          }),
+        });
+  if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
+  const running: RunningApp = { deps, runtime, broadcaster, alerts, opsUrl: ops?.url };
+
+  const shutdown = new AbortController();
+  const budgetMs = config.scheduler.shutdownTimeoutMs;
+  let stopping: { done: Promise<void>; deadline: number } | undefined;
+  const beginStop = (reason: string) => {
+    if (stopping) return stopping;
+    logger.info({ reason, budgetMs }, 'stopping: polling, schedulers and broadcasts wind down together');
+    shutdown.abort();
+    // bot.stop() confirms handled updates with one last call; failing that only means Telegram
+    // may deliver those updates again, which is no reason to keep running.
+    bot.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not confirm the last updates'));
+    stopping = {
+      deadline: Date.now() + budgetMs,
+      done: Promise.all([runtime.stop({ timeoutMs: budgetMs }), broadcaster.stop(budgetMs)]).then(() => {}),
+    };
+    return stopping;
+  };
+  const onAbort = () => beginStop('signal');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+
+  let polling: Promise<void> = Promise.resolve();
+  try {
+    if (config.scheduler.enabled) await runtime.start();
+    else logger.info('schedulers are disabled on this instance (SCHEDULERS_ENABLED=false)');
+    broadcaster.startSweeping();
+    alerts.start();
+    retryInBackground(() => registerCommands(bot.api, config.adminIds, logger.child({ component: 'bot' })), {
+      what: 'set the command menu',
+      logger,
+      signal: shutdown.signal,
+    });
+    let announced = false;
+    options.onStarted?.(running);
+    polling = pollWhileLeader({
+      bot,
+      leases: app.repos.leases,
+      instanceId: app.instanceId,
+      leaseMs: config.scheduler.leaseMs,
+      logger,
+      signal: shutdown.signal,
+      allowedUpdates: ['message', 'callback_query', 'my_chat_member'],
+      onPolling: () => {
+        logger.info({ username: botUsername }, 'bot is polling for updates');
+        if (announced) return;
+        announced = true;
+        options.onReady?.(running);
+      },
+    });
+    await polling;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    const { done, deadline } = beginStop('polling ended');
+    // An update handler still busy past the budget is not waited for.
+    await Promise.all([done, settledBy(polling, deadline)]);
+    await alerts.stop();
+    await ops?.close();
+    logger.info('schedulers stopped');
   }
 }
 

@@ -4,15 +4,11 @@ import type { Config } from './config.js';
 import { type LocalMongo, LocalMongoUnavailableError, startLocalMongod } from './local-mongo.js';
 import type { Logger } from './logger.js';
 import { maskUri } from './redact.js';
+import { StartupError } from './startup-error.js';
 
 export interface OpenedDatabase {
   database: Database;
   close(): Promise<void>;
-}
-
-/** A start-up failure the operator can fix; printed as one line, without a stack. */
-export class StartupError extends Error {
-  override readonly name = 'StartupError';
 }
 
 /** Connects to MONGODB_URI, or in development to a local mongod kept under ./data. */

@@ -1,8 +1,8 @@
 import { runApp } from './app.js';
 import { loadConfig } from './config.js';
-import { StartupError } from './database.js';
 import { createLogger } from './logger.js';
 import { createRedactor } from './redact.js';
+import { StartupError } from './startup-error.js';
 
 const loaded = loadConfig();
 if (!loaded.ok) {

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
-import { createBulkApi } from '../bot/telegram/api.js';
 import { isJobName, JOB_NAMES, type JobName } from '../schedulers/jobs/catalog.js';
 import type { RunOutcome } from '../schedulers/run-executor.js';
 import { loadConfig } from './config.js';
-import { openDatabase, StartupError } from './database.js';
+import { openDatabase } from './database.js';
 import { createLogger } from './logger.js';
-import { botUsernameOf, createApiPolicy, createMaintenance } from './maintenance.js';
 import { createRedactor } from './redact.js';
+import { StartupError } from './startup-error.js';
+import { buildCore } from './wiring.js';
 
 /**
  * One-shot runs for operators who schedule with system cron, systemd timers or a Kubernetes
@@ -62,13 +62,10 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    const api = createBulkApi(config.botToken, config.telegram.apiRoot, createApiPolicy(config));
-    const { runtime } = createMaintenance({
+    const { runtime } = buildCore({
       config,
       database: opened.database,
-      api,
       logger,
-      botUsername: botUsernameOf(api),
       instanceId: `cli:${hostname()}:${process.pid}`,
     });
     const stop = () => void runtime.stop({ timeoutMs: config.scheduler.shutdownTimeoutMs });

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Api } from 'grammy';
-import type { Collection, ObjectId } from 'mongodb';
+import type { ObjectId } from 'mongodb';
 import type { ContentDoc } from '../../db/collections.js';
+import type { ContentsRepository } from '../../db/repositories/contents.js';
 import type { PendingDeletionsRepository } from '../../db/repositories/pending-deletions.js';
 import { contentLink } from '../links.js';
 import { classifyTelegramError } from '../telegram/errors.js';
@@ -25,7 +26,7 @@ export interface ContentServiceOptions {
 
 export class ContentService {
   constructor(
-    private readonly contents: Collection<ContentDoc>,
+    private readonly contents: ContentsRepository,
     private readonly deletions: PendingDeletionsRepository,
     private readonly options: ContentServiceOptions,
   ) {}
@@ -38,12 +39,12 @@ export class ContentService {
       created_by: input.adminId,
       created_at: input.now,
     };
-    await this.contents.insertOne(doc);
+    await this.contents.insert(doc);
     return { id: doc._id, link: contentLink(input.botUsername, doc._id) };
   }
 
   find(contentId: string): Promise<ContentDoc | null> {
-    return this.contents.findOne({ _id: contentId });
+    return this.contents.find(contentId);
   }
 
   /**

@@ -1,13 +1,25 @@
 import type { Collections } from '../collections.js';
 import { BroadcastsRepository } from './broadcasts.js';
+import { ContentsRepository } from './contents.js';
+import { JobControlsRepository } from './job-controls.js';
+import { LeasesRepository } from './leases.js';
 import { PendingDeletionsRepository } from './pending-deletions.js';
+import { RunHistory } from './runs.js';
 import { SettingsRepository } from './settings.js';
 import { TokenCountsRepository } from './token-counts.js';
 import { TokensRepository } from './tokens.js';
 import { UsersRepository } from './users.js';
 
+/**
+ * The repositories every instance shares. Two more are made per instance, because they write
+ * its identity: RunsRepository (claims) and AlertsRepository (who raised an alert).
+ */
 export interface Repositories {
   users: UsersRepository;
+  contents: ContentsRepository;
+  jobControls: JobControlsRepository;
+  leases: LeasesRepository;
+  runHistory: RunHistory;
   tokens: TokensRepository;
   tokenCounts: TokenCountsRepository;
   pendingDeletions: PendingDeletionsRepository;
@@ -18,6 +30,10 @@ export interface Repositories {
 export function createRepositories(collections: Collections): Repositories {
   return {
     users: new UsersRepository(collections.users),
+    contents: new ContentsRepository(collections.contents),
+    jobControls: new JobControlsRepository(collections.jobControls),
+    leases: new LeasesRepository(collections.leases),
+    runHistory: new RunHistory(collections.runs),
     tokens: new TokensRepository(collections.tokens),
     tokenCounts: new TokenCountsRepository(collections.tokenCounts),
     pendingDeletions: new PendingDeletionsRepository(collections.pendingDeletions),

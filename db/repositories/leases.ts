@@ -1,14 +1,6 @@
 import { type Collection, MongoServerError } from 'mongodb';
+import type { LeaseDoc } from '../collections.js';
 import { notAfterServerNow, serverNowPlus } from '../server-time.js';
-
-export const LEASES_COLLECTION = 'bot_leases';
-
-export interface LeaseDoc {
-  _id: string;
-  owner: string;
-  /** The database server's time when the lease runs out unless renewed. */
-  expires_at: Date;
-}
 
 /**
  * Named leases held by one instance at a time and kept alive by renewing them. A lease whose

@@ -1,11 +1,10 @@
-import { hostname } from 'node:os';
-import type { Collection, Db } from 'mongodb';
-import { RUNS_COLLECTION, type RunDoc } from '../../schedulers/run-store.js';
+import type { RunDoc } from '../../db/collections.js';
+import type { AlertsRepository, Delivery } from '../../db/repositories/alerts.js';
+import type { RunHistory } from '../../db/repositories/runs.js';
 import type { SchedulerRuntime } from '../../schedulers/runtime.js';
 import type { Logger } from '../logger.js';
 import { createRedactor, type Redactor } from '../redact.js';
 import { type MessageSender, notifyAdmins } from './admin-notifier.js';
-import { AlertStateStore, type Delivery } from './alert-state.js';
 import { withDeadline } from './deadline.js';
 import { type DeletionBacklogSource, readDeletionBacklog } from './deletion-backlog.js';
 
@@ -16,8 +15,10 @@ const DELIVERY_LEASE_MS = 5 * 60_000;
 export const jobFailingAlert = (job: string) => `job-failing:${job}`;
 
 export interface AlertMonitorOptions {
-  /** Run history (`scheduler_runs`) is read from here and alert state (`ops_alerts`) kept here. */
-  db: Db;
+  /** Where "failed N times in a row" is read. */
+  runs: Pick<RunHistory, 'recentOutcomes'>;
+  /** Whether each alert is on, shared by every instance. */
+  alerts: AlertsRepository;
   /** Sends the alerts; grammY's `Api` with the process' API policy fits. */
   api: MessageSender;
   adminIds: readonly number[];
@@ -33,8 +34,6 @@ export interface AlertMonitorOptions {
   clock?: () => Date;
   /** Bound on each check's database query; default 10 s. */
   queryTimeoutMs?: number;
-  /** Written into alert documents (who raised or resolved an alert); default host:pid. */
-  instanceId?: string;
   /** Values to blank out of job errors quoted to admins, besides tokens and URI passwords. */
   secrets?: readonly string[];
 }
@@ -49,8 +48,8 @@ type CountedRun = Pick<RunDoc, '_id' | 'status' | 'error' | 'started_at' | 'fini
  * Nothing here throws: a check that cannot run is logged and tried again on the next occasion.
  */
 export class AlertMonitor {
-  private readonly state: AlertStateStore;
-  private readonly runs: Collection<RunDoc>;
+  private readonly state: AlertsRepository;
+  private readonly runs: Pick<RunHistory, 'recentOutcomes'>;
   private readonly clock: () => Date;
   private readonly logger: Logger;
   private readonly redact: Redactor;
@@ -63,8 +62,8 @@ export class AlertMonitor {
   private stopped = false;
 
   constructor(private readonly options: AlertMonitorOptions) {
-    this.state = new AlertStateStore(options.db, options.instanceId ?? `${hostname()}:${process.pid}`);
-    this.runs = options.db.collection<RunDoc>(RUNS_COLLECTION);
+    this.state = options.alerts;
+    this.runs = options.runs;
     this.clock = options.clock ?? (() => new Date());
     this.logger = options.logger.child({ component: 'alerts' });
     this.redact = createRedactor(options.secrets);
@@ -158,16 +157,7 @@ export class AlertMonitor {
   private async checkJobRuns(job: string): Promise<void> {
     const key = jobFailingAlert(job);
     const latest: CountedRun[] = await withDeadline(
-      this.runs
-        .find(
-          { job, status: { $in: ['succeeded', 'failed'] } },
-          {
-            sort: { started_at: -1 },
-            limit: this.failureThreshold,
-            projection: { _id: 1, status: 1, error: 1, started_at: 1, finished_at: 1 },
-          },
-        )
-        .toArray(),
+      this.runs.recentOutcomes(job, this.failureThreshold),
       this.queryTimeoutMs,
       'run history',
     );

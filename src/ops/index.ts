@@ -1,6 +1,5 @@
 /** Operations: probes, Prometheus metrics and admin alerts (see docs/operations.md). */
 export { type MessageSender, type NotifyOutcome, notifyAdmins } from './admin-notifier.js';
-export { ALERTS_COLLECTION, type AlertDoc, AlertStateStore } from './alert-state.js';
 export {
   AlertMonitor,
   type AlertMonitorOptions,

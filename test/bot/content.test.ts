@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentService } from '../../bot/services/content.js';
 import type { ContentDoc } from '../../db/collections.js';
+import { ContentsRepository } from '../../db/repositories/contents.js';
 import { PendingDeletionsRepository } from '../../db/repositories/pending-deletions.js';
 import { type JobHarness, startJobHarness } from '../support/job-harness.js';
 import { useTestDatabase } from '../support/test-db.js';
@@ -51,7 +52,7 @@ describe('content delivery: no copy without its deletion (#10.11)', () => {
       return schedule(doc);
     };
     const { messageIds } = await deliver(
-      new ContentService(db().collections.contents, repo, { protectContent: true }),
+      new ContentService(new ContentsRepository(db().collections.contents), repo, { protectContent: true }),
     );
     expect(seen).toEqual([[]]);
     expect(await db().collections.pendingDeletions.findOne({ user_id: USER })).toMatchObject({
@@ -67,7 +68,10 @@ describe('content delivery: no copy without its deletion (#10.11)', () => {
     };
     await expect(
       deliver(
-        new ContentService(db().collections.contents, repo, { protectContent: true, trackPatienceMs: 300 }),
+        new ContentService(new ContentsRepository(db().collections.contents), repo, {
+          protectContent: true,
+          trackPatienceMs: 300,
+        }),
       ),
     ).rejects.toThrow('database unavailable');
     // The copy was sent and deleted again; the note was never sent.

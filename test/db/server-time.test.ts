@@ -1,7 +1,11 @@
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEASES_COLLECTION, type LeaseDoc, LeasesRepository } from '../../db/repositories/leases.js';
+import { COLLECTION_NAMES, type LeaseDoc } from '../../db/collections.js';
+import { LeasesRepository } from '../../db/repositories/leases.js';
+
 import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+
+const LEASES_COLLECTION = COLLECTION_NAMES.leases;
 
 /**
  * Leases are set and judged with the database server's clock: the emulator's clock is moved here,

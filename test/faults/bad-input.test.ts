@@ -1,10 +1,13 @@
 import { BSON, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEASES_COLLECTION } from '../../db/repositories/leases.js';
+import { COLLECTION_NAMES } from '../../db/collections.js';
+
 import { startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
 import { type FakeBotApi, type FakeUser, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { waitFor } from '../support/wait.js';
+
+const LEASES_COLLECTION = COLLECTION_NAMES.leases;
 
 const ADMIN: FakeUser = { id: 9300, first_name: 'Root' };
 const USER: FakeUser = { id: 9301, first_name: 'Eve' };

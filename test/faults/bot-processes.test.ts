@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunDoc } from '../../schedulers/run-store.js';
+import type { RunDoc } from '../../db/collections.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import {
   isRunning,

@@ -1,6 +1,5 @@
 import type { Collection, Db, ObjectId } from 'mongodb';
-import type { Collections } from '../../db/collections.js';
-import type { RunDoc } from '../../schedulers/run-store.js';
+import type { Collections, RunDoc } from '../../db/collections.js';
 import type { FakeBotApi } from '../support/fake-bot-api/index.js';
 import { quietSchedules } from '../support/quiet-schedules.js';
 

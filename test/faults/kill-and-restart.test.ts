@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunDoc } from '../../schedulers/run-store.js';
+import type { RunDoc } from '../../db/collections.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/faults/process-control.js';
 import { useTestDatabase } from '../support/test-db.js';

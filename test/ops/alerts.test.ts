@@ -1,12 +1,13 @@
+import { hostname } from 'node:os';
 import type { Db } from 'mongodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiPolicy, createBulkApi } from '../../bot/telegram/api.js';
 import { createRateLimiter } from '../../bot/telegram/rate-limiter.js';
 import type { PendingDeletionDoc } from '../../db/collections.js';
+import { COLLECTION_NAMES, getCollections, type RunDoc } from '../../db/collections.js';
+import { AlertsRepository } from '../../db/repositories/alerts.js';
 import { createRepositories } from '../../db/repositories/index.js';
-import { RUNS_COLLECTION, type RunDoc } from '../../schedulers/run-store.js';
-import { SchedulerRuntime } from '../../schedulers/runtime.js';
-import { ALERTS_COLLECTION } from '../../src/ops/alert-state.js';
+import { RunHistory } from '../../db/repositories/runs.js';
 import {
   AlertMonitor,
   type AlertMonitorOptions,
@@ -16,8 +17,12 @@ import {
 } from '../../src/ops/alerts.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { type CapturedLogger, captureLogs } from '../support/logs.js';
+import { testRuntime } from '../support/runtime.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { waitFor } from '../support/wait.js';
+
+const RUNS_COLLECTION = COLLECTION_NAMES.runs;
+const ALERTS_COLLECTION = COLLECTION_NAMES.alerts;
 
 const ADMINS = [501, 502];
 const NOW = new Date('2026-03-10T12:00:00Z');
@@ -60,9 +65,14 @@ describe('admin alerts', () => {
       .slice(seen.get(id) ?? 0)
       .map((message) => message.text ?? '');
 
-  function monitor(options: Partial<AlertMonitorOptions> = {}, database: Db = db().db): AlertMonitor {
+  function monitor(
+    { instanceId, ...options }: Partial<AlertMonitorOptions> & { instanceId?: string } = {},
+    database: Db = db().db,
+  ): AlertMonitor {
+    const collections = getCollections(database);
     const created = new AlertMonitor({
-      db: database,
+      runs: new RunHistory(collections.runs),
+      alerts: new AlertsRepository(collections.alerts, instanceId ?? `${hostname()}:${process.pid}`),
       api: createBulkApi(
         fake.token,
         fake.apiRoot,
@@ -89,7 +99,7 @@ describe('admin alerts', () => {
    */
   function runtime(outcome: { fail: boolean }, instanceId: string, database: Db = db().db) {
     let tick = Date.now();
-    const created = new SchedulerRuntime({
+    const created = testRuntime({
       db: database,
       jobs: [
         {

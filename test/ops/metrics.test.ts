@@ -2,17 +2,19 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createApiPolicy, createBulkApi } from '../../bot/telegram/api.js';
 import { createRateLimiter } from '../../bot/telegram/rate-limiter.js';
 import type { BroadcastDoc, PendingDeletionDoc } from '../../db/collections.js';
+import { COLLECTION_NAMES } from '../../db/collections.js';
 import { createRepositories } from '../../db/repositories/index.js';
 import type { JobDefinition } from '../../schedulers/job.js';
-import { RUNS_COLLECTION } from '../../schedulers/run-store.js';
-import { SchedulerRuntime } from '../../schedulers/runtime.js';
 import { type OpsServer, startOpsServer } from '../../src/ops/http-server.js';
 import { apiCallResult, type BacklogSources, OpsMetrics } from '../../src/ops/metrics.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { type CapturedLogger, captureLogs } from '../support/logs.js';
+import { testRuntime } from '../support/runtime.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { deferred } from '../support/wait.js';
 import { sampleValue } from './prometheus-text.js';
+
+const RUNS_COLLECTION = COLLECTION_NAMES.runs;
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const seconds = (n: number) => new Date(NOW.getTime() + n * 1000);
@@ -100,7 +102,7 @@ describe('metrics', () => {
         },
       },
     ];
-    const runtime = new SchedulerRuntime({
+    const runtime = testRuntime({
       db: db().db,
       jobs,
       timezone: 'UTC',

@@ -3,12 +3,12 @@ import { MongoClient } from 'mongodb';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, wrapClient } from '../../db/client.js';
-import { SchedulerRuntime } from '../../schedulers/runtime.js';
 import { type OpsServer, startOpsServer } from '../../src/ops/http-server.js';
 import { createReadinessCheck, type ReadinessReport } from '../../src/ops/readiness.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { captureLogs } from '../support/logs.js';
 import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+import { testRuntime } from '../support/runtime.js';
 import { waitFor } from '../support/wait.js';
 
 /** Fires only on 29 February: the runtime starts but never ticks during the test. */
@@ -42,7 +42,7 @@ describe('readiness', () => {
   it('is ready only once getMe succeeded and the scheduler started, and follows a database outage', async () => {
     const logs = captureLogs([fake.token]);
     const bot = new Bot(fake.token, { client: { apiRoot: fake.apiRoot } });
-    const runtime = new SchedulerRuntime({
+    const runtime = testRuntime({
       db: database.db,
       jobs: [{ name: 'token-cleanup', schedule: LEAP_DAY, description: 'test', run: async () => ({}) }],
       timezone: 'UTC',

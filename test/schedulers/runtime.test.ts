@@ -1,11 +1,14 @@
 import type { Db } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { COLLECTION_NAMES, type RunDoc } from '../../db/collections.js';
 import type { JobContext, JobDefinition } from '../../schedulers/job.js';
-import { RUNS_COLLECTION, type RunDoc } from '../../schedulers/run-store.js';
-import { SchedulerRuntime, type SchedulerRuntimeOptions } from '../../schedulers/runtime.js';
+import type { SchedulerRuntime } from '../../schedulers/runtime.js';
 import { type CapturedLogger, captureLogs } from '../support/logs.js';
+import { type TestRuntimeOptions, testRuntime } from '../support/runtime.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { deferred, waitFor } from '../support/wait.js';
+
+const RUNS_COLLECTION = COLLECTION_NAMES.runs;
 
 const EVERY_SECOND = '* * * * * *';
 /** Fires only on 29 February: tests that drive time through the injected clock never see a real tick. */
@@ -18,12 +21,8 @@ describe('scheduler runtime', () => {
 
   const runs = () => db().db.collection<RunDoc>(RUNS_COLLECTION);
 
-  function runtime(
-    jobs: JobDefinition[],
-    options: Partial<SchedulerRuntimeOptions> = {},
-    database: Db = db().db,
-  ) {
-    const created = new SchedulerRuntime({
+  function runtime(jobs: JobDefinition[], options: Partial<TestRuntimeOptions> = {}, database: Db = db().db) {
+    const created = testRuntime({
       db: database,
       jobs,
       timezone: 'UTC',
@@ -540,8 +539,8 @@ describe('scheduler runtime: one run at a time, really (#10)', () => {
   let logs: CapturedLogger;
   const runs = () => db().db.collection<RunDoc>(RUNS_COLLECTION);
 
-  function runtime(jobs: JobDefinition[], options: Partial<SchedulerRuntimeOptions> = {}) {
-    const created = new SchedulerRuntime({
+  function runtime(jobs: JobDefinition[], options: Partial<TestRuntimeOptions> = {}) {
+    const created = testRuntime({
       db: db().db,
       jobs,
       timezone: 'UTC',

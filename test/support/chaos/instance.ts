@@ -11,8 +11,9 @@ import { createRepositories } from '../../../db/repositories/index.js';
 import type { JobDefinition } from '../../../schedulers/job.js';
 import { createJobs, JOB_NAMES, type JobDeps } from '../../../schedulers/jobs/index.js';
 import type { RunOutcome } from '../../../schedulers/run-executor.js';
-import { SchedulerRuntime } from '../../../schedulers/runtime.js';
+import type { SchedulerRuntime } from '../../../schedulers/runtime.js';
 import type { Logger } from '../../../src/logger.js';
+import { testRuntime } from '../runtime.js';
 import { compressedTime, type VirtualClock } from './clocks.js';
 import { DbProxy } from './db-proxy.js';
 import { TelegramLink } from './telegram-link.js';
@@ -137,7 +138,7 @@ export class ChaosInstance {
         string
       >,
     ).map((job) => instrument(job, spec, env));
-    this.runtime = new SchedulerRuntime({
+    this.runtime = testRuntime({
       db: database.db,
       jobs,
       timezone: 'UTC',
@@ -150,7 +151,7 @@ export class ChaosInstance {
       catchUpGraceMs: 3_600_000,
       retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
       leaseMs: CHAOS.leaseMs,
-      // createMaintenance's ratio (a sixth of the lease); its 500 ms floor is for real leases.
+      // The wiring's ratio (a sixth of the lease); its 500 ms floor is for real leases.
       heartbeatIntervalMs: Math.floor(CHAOS.leaseMs / 6),
       abortGraceMs: 200,
     });

@@ -1,5 +1,5 @@
 import { contentLink } from '../../../bot/links.js';
-import type { RunDoc } from '../../../schedulers/run-store.js';
+import type { RunDoc } from '../../../db/collections.js';
 import type { FakeBotApi, InspectedMessage } from '../fake-bot-api/index.js';
 import { CHAOS, type Execution } from './instance.js';
 import type { Interval, LedgerBroadcast, LedgerRecord, RunStats, WindowEvent } from './world.js';

@@ -2,9 +2,10 @@ import { MongoBulkWriteError, MongoClient, type ObjectId } from 'mongodb';
 import { TELEGRAM_DELETE_WINDOW_MS } from '../../../bot/deletion/deletion-window.js';
 import { type Database, wrapClient } from '../../../db/client.js';
 import type { PendingDeletionDoc } from '../../../db/collections.js';
+import { COLLECTION_NAMES, type RunDoc } from '../../../db/collections.js';
 import { ensureIndexes } from '../../../db/indexes.js';
 import type { RunOutcome } from '../../../schedulers/run-executor.js';
-import { RUNS_COLLECTION, type RunDoc } from '../../../schedulers/run-store.js';
+
 import { createLogger, type Logger } from '../../../src/logger.js';
 import { type FakeBotApi, startFakeBotApi } from '../fake-bot-api/index.js';
 import { type MongoEmulator, startMongoEmulator } from '../mongo-emulator/index.js';
@@ -22,6 +23,8 @@ import {
   type Trigger,
   USERS,
 } from './schedule.js';
+
+const RUNS_COLLECTION = COLLECTION_NAMES.runs;
 
 export const ADMIN = 50;
 export const FIRST_USER = 1_001;

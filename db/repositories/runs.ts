@@ -1,7 +1,6 @@
-import { type Collection, type Db, MongoServerError } from 'mongodb';
-import type { IndexDefinition } from '../db/indexes.js';
-import { insertWithServerTime, literally, olderThanServerNow, SERVER_NOW } from '../db/server-time.js';
-import type { JobResult, RunStatus, Trigger } from './job.js';
+import { type Collection, MongoServerError } from 'mongodb';
+import type { FinishedRunDoc, RunCounts, RunDoc, RunStatus, RunTrigger } from '../collections.js';
+import { insertWithServerTime, literally, olderThanServerNow, SERVER_NOW } from '../server-time.js';
 
 /**
  * Claims double as run history. A claim's `_id` is its slot key (`job:2026-03-10T12:00:00.000Z`),
@@ -14,65 +13,6 @@ import type { JobResult, RunStatus, Trigger } from './job.js';
  * live run abandoned.
  */
 
-export const RUNS_COLLECTION = 'scheduler_runs';
-export const JOB_CONTROLS_COLLECTION = 'scheduler_jobs';
-
-export interface RunDoc {
-  _id: string;
-  job: string;
-  slot: Date | null;
-  trigger: Trigger;
-  instance: string;
-  status: RunStatus;
-  started_at: Date;
-  finished_at: Date | null;
-  heartbeat_at: Date | null;
-  attempts: number;
-  result: JobResult | null;
-  error: string | null;
-  /** Why a slot was skipped, or which run was found holding the job. */
-  reason?: string;
-  requested_by?: string;
-  /** TTL: history older than RUN_HISTORY_DAYS disappears on its own. */
-  expire_at: Date;
-}
-
-export type FinishedRunDoc = RunDoc & { status: Exclude<RunStatus, 'running' | 'skipped'> };
-
-export interface JobControlDoc {
-  _id: string;
-  paused: boolean;
-  changed_at: Date;
-  changed_by?: string;
-}
-
-export const RUN_INDEXES: readonly IndexDefinition[] = [
-  {
-    collection: RUNS_COLLECTION,
-    key: { job: 1 },
-    options: { name: 'one_running_per_job', unique: true, partialFilterExpression: { status: 'running' } },
-    serves: 'a job never runs twice at the same time, on any instance',
-  },
-  {
-    collection: RUNS_COLLECTION,
-    key: { job: 1, started_at: -1 },
-    options: { name: 'job_started_at' },
-    serves: 'last run and counts per job (stats, /tasks, catch-up)',
-  },
-  {
-    collection: RUNS_COLLECTION,
-    key: { job: 1, slot: -1 },
-    options: { name: 'job_slot' },
-    serves: 'catch-up: the latest slot a job has a claim for',
-  },
-  {
-    collection: RUNS_COLLECTION,
-    key: { expire_at: 1 },
-    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
-    serves: 'run history retention (RUN_HISTORY_DAYS)',
-  },
-];
-
 export type ClaimOutcome =
   | { outcome: 'claimed'; run: RunDoc }
   | { outcome: 'taken' }
@@ -82,7 +22,7 @@ export interface ClaimInput {
   key: string;
   job: string;
   slot: Date | null;
-  trigger: Trigger;
+  trigger: RunTrigger;
   requestedBy?: string;
   now: Date;
 }
@@ -90,28 +30,89 @@ export interface ClaimInput {
 export interface FinishInput {
   status: Exclude<RunStatus, 'running' | 'skipped'>;
   attempts: number;
-  result: JobResult | null;
+  result: RunCounts | null;
   error: string | null;
 }
 
 const DUPLICATE_KEY = 11000;
 
-export class RunStore {
-  readonly runs: Collection<RunDoc>;
-  readonly controls: Collection<JobControlDoc>;
+/** The run history as everyone reads it: stats, /tasks, catch-up, alerts. */
+export class RunHistory {
+  constructor(readonly runs: Collection<RunDoc>) {}
+
+  hasClaim(key: string): Promise<boolean> {
+    return this.runs.countDocuments({ _id: key }, { limit: 1 }).then((n) => n > 0);
+  }
+
+  async hasHistory(job: string): Promise<boolean> {
+    return (await this.runs.countDocuments({ job }, { limit: 1 })) > 0;
+  }
+
+  latestSlotClaim(job: string): Promise<RunDoc | null> {
+    return this.runs.findOne({ job, slot: { $ne: null } }, { sort: { slot: -1 } });
+  }
+
+  lastFinishedRun(job: string): Promise<FinishedRunDoc | null> {
+    return this.runs.findOne(
+      { job, status: { $in: ['succeeded', 'failed', 'abandoned'] } },
+      { sort: { started_at: -1 } },
+    ) as Promise<FinishedRunDoc | null>;
+  }
+
+  runningRun(job: string): Promise<RunDoc | null> {
+    return this.runs.findOne({ job, status: 'running' });
+  }
+
+  async statusCounts(job: string): Promise<Partial<Record<RunStatus, number>>> {
+    const rows = await this.runs
+      .aggregate<{ _id: RunStatus; n: number }>([
+        { $match: { job } },
+        { $group: { _id: '$status', n: { $sum: 1 } } },
+      ])
+      .toArray();
+    return Object.fromEntries(rows.map((row) => [row._id, row.n]));
+  }
+
+  /** The latest runs of a job that ended (succeeded or failed), newest first. */
+  recentOutcomes(
+    job: string,
+    limit: number,
+  ): Promise<Pick<RunDoc, '_id' | 'status' | 'error' | 'started_at' | 'finished_at'>[]> {
+    return this.runs
+      .find(
+        { job, status: { $in: ['succeeded', 'failed'] } },
+        {
+          sort: { started_at: -1 },
+          limit,
+          projection: { _id: 1, status: 1, error: 1, started_at: 1, finished_at: 1 },
+        },
+      )
+      .toArray();
+  }
+}
+
+/**
+ * One instance's claims: taking a slot, keeping it alive, writing its outcome. Claims double as
+ * run history (see RunHistory).
+ */
+export class RunsRepository extends RunHistory {
   /** Finishes that could not be written (database down); retried before the next claim. */
   private readonly unsavedFinishes = new Map<string, FinishInput>();
 
   constructor(
-    db: Db,
+    runs: Collection<RunDoc>,
     private readonly options: { instanceId: string; historyMs: number; leaseMs: number },
   ) {
-    this.runs = db.collection<RunDoc>(RUNS_COLLECTION);
-    this.controls = db.collection<JobControlDoc>(JOB_CONTROLS_COLLECTION);
+    super(runs);
   }
 
   get instanceId(): string {
     return this.options.instanceId;
+  }
+
+  /** A claim without heartbeat for this long (server time) is declared abandoned. */
+  get leaseMs(): number {
+    return this.options.leaseMs;
   }
 
   async claim(input: ClaimInput): Promise<ClaimOutcome> {
@@ -253,57 +254,6 @@ export class RunStore {
       ],
     );
     return result.modifiedCount;
-  }
-
-  hasClaim(key: string): Promise<boolean> {
-    return this.runs.countDocuments({ _id: key }, { limit: 1 }).then((n) => n > 0);
-  }
-
-  async hasHistory(job: string): Promise<boolean> {
-    return (await this.runs.countDocuments({ job }, { limit: 1 })) > 0;
-  }
-
-  latestSlotClaim(job: string): Promise<RunDoc | null> {
-    return this.runs.findOne({ job, slot: { $ne: null } }, { sort: { slot: -1 } });
-  }
-
-  lastFinishedRun(job: string): Promise<FinishedRunDoc | null> {
-    return this.runs.findOne(
-      { job, status: { $in: ['succeeded', 'failed', 'abandoned'] } },
-      { sort: { started_at: -1 } },
-    ) as Promise<FinishedRunDoc | null>;
-  }
-
-  runningRun(job: string): Promise<RunDoc | null> {
-    return this.runs.findOne({ job, status: 'running' });
-  }
-
-  async statusCounts(job: string): Promise<Partial<Record<RunStatus, number>>> {
-    const rows = await this.runs
-      .aggregate<{ _id: RunStatus; n: number }>([
-        { $match: { job } },
-        { $group: { _id: '$status', n: { $sum: 1 } } },
-      ])
-      .toArray();
-    return Object.fromEntries(rows.map((row) => [row._id, row.n]));
-  }
-
-  async isPaused(job: string): Promise<boolean> {
-    const control = await this.controls.findOne({ _id: job });
-    return control?.paused === true;
-  }
-
-  async pausedJobs(): Promise<Set<string>> {
-    const docs = await this.controls.find({ paused: true }).toArray();
-    return new Set(docs.map((doc) => doc._id));
-  }
-
-  async setPaused(job: string, paused: boolean, now: Date, by?: string): Promise<void> {
-    await this.controls.updateOne(
-      { _id: job },
-      { $set: { paused, changed_at: now, ...(by === undefined ? {} : { changed_by: by }) } },
-      { upsert: true },
-    );
   }
 }
 

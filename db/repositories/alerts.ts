@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type Collection, type Db, MongoServerError } from 'mongodb';
-import { literally, notAfterServerNow, serverNowPlus } from '../../db/server-time.js';
-
-export const ALERTS_COLLECTION = 'ops_alerts';
+import { type Collection, MongoServerError } from 'mongodb';
+import { literally, notAfterServerNow, serverNowPlus } from '../server-time.js';
 
 export interface AlertDoc {
   /** The alert key, e.g. `job-failing:message-deleter` or `deletion-lag`. */
@@ -48,15 +46,11 @@ const DUPLICATE_KEY = 11000;
  * them wins the change, and only the winner tells the admins. Admins a message could not reach
  * for now stay in `undelivered`, for one instance at a time to retry under a lease.
  */
-export class AlertStateStore {
-  readonly alerts: Collection<AlertDoc>;
-
+export class AlertsRepository {
   constructor(
-    db: Db,
+    readonly alerts: Collection<AlertDoc>,
     private readonly instanceId: string,
-  ) {
-    this.alerts = db.collection<AlertDoc>(ALERTS_COLLECTION);
-  }
+  ) {}
 
   /** The delivery to make when this call turned the alert on; null when it was on already. */
   async raise(key: string, input: ChangeInput): Promise<Delivery | null> {
