@@ -1,10 +1,10 @@
 import { Bot, Composer } from 'grammy';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BotContext, BotDeps } from '../../bot/context.js';
 import { updateFacts } from '../../bot/create-bot.js';
 import { type AdminFeature, adminCommands, adminOnly } from '../../bot/features/admin/index.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { captureLogs } from '../support/logs.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 
 const ADMIN = { id: 11, first_name: 'Ada' };
 const OTHER = { id: 12, first_name: 'Eve' };
@@ -14,7 +14,7 @@ const OTHER = { id: 12, first_name: 'Eve' };
  * non-admins even when nobody listed it anywhere (#11).
  */
 describe('admin features behind the admin filter', () => {
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   const ran: number[] = [];
   // A new admin feature whose author forgot every list: no `commands`, no callbacks pattern.
   const unlisted: AdminFeature = {
@@ -34,11 +34,9 @@ describe('admin features behind the admin filter', () => {
   };
 
   beforeAll(async () => {
-    fake = await startFakeBotApi();
     fake.addChat(ADMIN.id, { user: ADMIN });
     fake.addChat(OTHER.id, { user: OTHER });
   });
-  afterAll(() => fake.stop());
 
   async function deliver(bot: Bot<BotContext>): Promise<void> {
     const updates = await bot.api.getUpdates({ timeout: 0 });

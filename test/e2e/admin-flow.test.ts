@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCommands } from '../../bot/features/admin/index.js';
 import { formatMinutes, safeMaximumNote } from '../../bot/validation.js';
 import { linksIn, startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
 
 const MINUTE = 60_000;
@@ -11,19 +11,17 @@ const ADMIN = { id: 9100, first_name: 'Root' };
 
 describe('end to end: admin commands', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   let t: TestApp;
   let admin: TestUser;
 
   beforeAll(async () => {
-    fake = await startFakeBotApi();
     t = await startTestApp(db(), fake, { ADMIN_IDS: String(ADMIN.id) });
     admin = new TestUser(fake, ADMIN);
     await admin.say('/start');
   });
   afterAll(async () => {
     await t.stop();
-    await fake.stop();
   });
 
   const reply = async (text: string, options: { replyTo?: number } = {}) =>

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
 
 const MINUTE = 60_000;
@@ -10,18 +10,16 @@ const ADMIN = { id: 9101, first_name: 'Ada' };
 /** The running bot keeping the deletion promise: what #10 asked of the app as a whole. */
 describe('end to end: the deletion promise (#10)', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
   let t: TestApp | undefined;
 
   beforeEach(async () => {
     await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
     await db().db.collection('scheduler_runs').deleteMany({});
-    fake = await startFakeBotApi();
   });
   afterEach(async () => {
     await t?.stop();
     t = undefined;
-    await fake.stop();
   });
 
   async function deliverTo(user: TestUser, admin: TestUser) {

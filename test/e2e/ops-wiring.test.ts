@@ -1,20 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app-harness.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 
 describe('end to end: the running bot serves its probes and metrics', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   let t: TestApp;
 
   beforeAll(async () => {
-    fake = await startFakeBotApi();
     t = await startTestApp(db(), fake, { HTTP_PORT: '0' });
   });
   afterAll(async () => {
     await t.stop();
-    await fake.stop();
   });
 
   it('is ready once MongoDB, Telegram and the schedulers are up', async () => {

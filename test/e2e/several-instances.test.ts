@@ -1,20 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
 
 describe('end to end: several instances on one bot token and one database', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   const apps: TestApp[] = [];
 
-  beforeAll(async () => {
-    fake = await startFakeBotApi();
-  });
   afterAll(async () => {
     await Promise.all(apps.map((app) => app.stop()));
-    await fake.stop();
   });
 
   it('lets one instance receive updates while the other stands by, and hands over when it stops', async () => {

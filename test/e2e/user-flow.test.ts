@@ -1,27 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLICK_HERE } from '../../bot/notices.js';
 import { linksIn, startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 
 const MINUTE = 60_000;
 const ADMIN = { id: 9001, first_name: 'Ada', username: 'ada_admin' };
 
 describe('end to end: a user gets self-deleting content through verification', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   let t: TestApp;
   let admin: TestUser;
 
   beforeAll(async () => {
-    fake = await startFakeBotApi();
     t = await startTestApp(db(), fake, { ADMIN_IDS: String(ADMIN.id), DAILY_TOKEN_LIMIT: '2' });
     admin = new TestUser(fake, ADMIN);
     await admin.say('/start');
   });
   afterAll(async () => {
     await t.stop();
-    await fake.stop();
   });
 
   async function saveContent(text: string): Promise<string> {

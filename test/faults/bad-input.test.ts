@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECTION_NAMES } from '../../db/collections.js';
 
 import { startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
-import { type FakeBotApi, type FakeUser, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import type { FakeUser } from '../support/fake-bot-api/index.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
 
 const LEASES_COLLECTION = COLLECTION_NAMES.leases;
@@ -471,16 +472,14 @@ const show = (text: string) =>
 
 describe('bad input: admin command arguments, deep-link payloads and callback data', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   let t: TestApp;
 
   beforeAll(async () => {
-    fake = await startFakeBotApi();
     t = await startTestApp(db(), fake, { ADMIN_IDS: String(ADMIN.id) });
   });
   afterAll(async () => {
     await t.stop();
-    await fake.stop();
   });
 
   /** grammY polls again only after handling what it got: an empty queue with a poll waiting (as TestUser). */

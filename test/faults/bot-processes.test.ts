@@ -1,16 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RunDoc } from '../../db/collections.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import {
-  isRunning,
-  jsonLines,
-  type LogLine,
-  ScriptProcesses,
-  scriptPid,
-} from '../support/faults/process-control.js';
-import type { RunningProcess } from '../support/processes.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
 import {
   deleteCallsPerMessage,
   noticesPerRecord,
@@ -18,7 +7,18 @@ import {
   runsOf,
   seedExpiredBroadcast,
   seedPendingDeletions,
-} from './helpers.js';
+} from '../support/fault-scenarios.js';
+import {
+  isRunning,
+  jsonLines,
+  type LogLine,
+  ScriptProcesses,
+  scriptPid,
+} from '../support/process-control.js';
+import type { RunningProcess } from '../support/processes.js';
+import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { waitFor } from '../support/wait.js';
 
 const POLLING_TEXT = 'bot is polling for updates';
 const POLLING = (line: string) => line.includes(POLLING_TEXT);
@@ -28,14 +28,10 @@ const STANDING_BY = 'another instance is receiving updates; standing by to take 
 describe('real bot processes', () => {
   const db = useTestDatabase();
   const procs = new ScriptProcesses();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
 
-  beforeEach(async () => {
-    fake = await startFakeBotApi();
-  });
   afterEach(async () => {
     await procs.killAll();
-    await fake.stop();
   });
 
   it('two, then three instances on one database for several scheduled slots: every slot is claimed once, every message deleted once, every notice sent once, and each instance exits 0 on SIGTERM', async () => {

@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/faults/process-control.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { botTexts, processEnv, seedUsers, visibleCopies } from '../support/fault-scenarios.js';
+import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/process-control.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
-import { botTexts, processEnv, seedUsers, visibleCopies } from './helpers.js';
 
 const LEASE_SECONDS = 3;
 const CONCURRENCY = 10;
@@ -21,14 +21,10 @@ const UP = (line: string) =>
 describe('a crash and an immediate restart in the middle of a broadcast', () => {
   const db = useTestDatabase();
   const procs = new ScriptProcesses();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
 
-  beforeEach(async () => {
-    fake = await startFakeBotApi();
-  });
   afterEach(async () => {
     await procs.killAll();
-    await fake.stop();
   });
 
   it('the new process marks the broadcast interrupted within a lease and a half and reports it once; at most TELEGRAM_CONCURRENCY copies are unknown to the records; the deleter deletes every recorded copy', async () => {

@@ -1,17 +1,17 @@
 import { MongoClient } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Collections, getCollections } from '../../db/collections.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { botTexts, processEnv, seedUsers, visibleCopies } from '../support/fault-scenarios.js';
+import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
 import {
   isRunning,
   jsonLines,
   lastJsonLine,
   ScriptProcesses,
   scriptPid,
-} from '../support/faults/process-control.js';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+} from '../support/process-control.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
-import { botTexts, processEnv, seedUsers, visibleCopies } from './helpers.js';
 
 const DB_NAME = 'faults_broadcast_outage';
 const LEASE_SECONDS = 3;
@@ -27,13 +27,12 @@ const DATABASE_DOWN = '📣 Broadcast stopped: the database is unavailable';
 describe('a broadcast through a database outage', () => {
   const procs = new ScriptProcesses();
   let emulator: MongoEmulator;
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
   let client: MongoClient;
   let collections: Collections;
 
   beforeEach(async () => {
     emulator = await startMongoEmulator({ port: 0 });
-    fake = await startFakeBotApi();
     client = new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 5_000 });
     await client.connect();
     collections = getCollections(client.db(DB_NAME));
@@ -41,7 +40,6 @@ describe('a broadcast through a database outage', () => {
   afterEach(async () => {
     await procs.killAll();
     await client.close();
-    await fake.stop();
     await emulator.close();
   });
 

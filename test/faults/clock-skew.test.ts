@@ -1,14 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import {
-  instanceIdOf,
-  jsonLines,
-  libfaketimePath,
-  ScriptProcesses,
-  skewedClockEnv,
-} from '../support/faults/process-control.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   noticesPerRecord,
   overlappingRuns,
@@ -17,7 +7,17 @@ import {
   seedPendingDeletions,
   undeletedMessages,
   watchInvariant,
-} from './helpers.js';
+} from '../support/fault-scenarios.js';
+import {
+  instanceIdOf,
+  jsonLines,
+  libfaketimePath,
+  ScriptProcesses,
+  skewedClockEnv,
+} from '../support/process-control.js';
+import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { waitFor } from '../support/wait.js';
 
 const SKEW_SECONDS = 55;
 /** The default LEASE_SECONDS. */
@@ -43,14 +43,10 @@ describe.skipIf(LIBFAKETIME === undefined && process.env.CI === undefined)(
   () => {
     const db = useTestDatabase();
     const procs = new ScriptProcesses();
-    let fake: FakeBotApi;
+    const fake = useFakeBotApi('test');
 
-    beforeEach(async () => {
-      fake = await startFakeBotApi();
-    });
     afterEach(async () => {
       await procs.killAll();
-      await fake.stop();
     });
 
     it('the fast instance never declares the live run abandoned, never runs beside it, and never takes the polling lease', async () => {

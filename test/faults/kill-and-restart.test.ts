@@ -1,10 +1,6 @@
 import { hostname } from 'node:os';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RunDoc } from '../../db/collections.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/faults/process-control.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
 import {
   deleteCallsPerMessage,
   noticesPerRecord,
@@ -14,7 +10,11 @@ import {
   seedExpiredBroadcast,
   seedPendingDeletions,
   undeletedMessages,
-} from './helpers.js';
+} from '../support/fault-scenarios.js';
+import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/process-control.js';
+import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { waitFor } from '../support/wait.js';
 
 const LEASE_SECONDS = 2;
 
@@ -34,14 +34,10 @@ interface CliOutcome {
 describe('SIGKILL in the middle of a deleter run, then restart (one-shot CLI)', () => {
   const db = useTestDatabase();
   const procs = new ScriptProcesses();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
 
-  beforeEach(async () => {
-    fake = await startFakeBotApi();
-  });
   afterEach(async () => {
     await procs.killAll();
-    await fake.stop();
   });
 
   /** Kills the run once `killWhen` holds; returns the dead run's claim as it was left. */

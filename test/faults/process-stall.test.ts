@@ -1,16 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import {
-  freeze,
-  instanceIdOf,
-  jsonLines,
-  ScriptProcesses,
-  scriptPid,
-  thaw,
-} from '../support/faults/process-control.js';
-import type { RunningProcess } from '../support/processes.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   noticesPerRecord,
   processEnv,
@@ -18,7 +6,19 @@ import {
   runsOf,
   seedPendingDeletions,
   undeletedMessages,
-} from './helpers.js';
+} from '../support/fault-scenarios.js';
+import {
+  freeze,
+  instanceIdOf,
+  jsonLines,
+  ScriptProcesses,
+  scriptPid,
+  thaw,
+} from '../support/process-control.js';
+import type { RunningProcess } from '../support/processes.js';
+import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { waitFor } from '../support/wait.js';
 
 const UP = (line: string) =>
   line.includes('bot is polling for updates') ||
@@ -33,14 +33,10 @@ const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_00
 describe('a process stopped with SIGSTOP', () => {
   const db = useTestDatabase();
   const procs = new ScriptProcesses();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
 
-  beforeEach(async () => {
-    fake = await startFakeBotApi();
-  });
   afterEach(async () => {
     await procs.killAll();
-    await fake.stop();
   });
 
   it('across a scheduled time: the slot is claimed and run once after SIGCONT, late, within the catch-up grace', async () => {

@@ -1,17 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { getCollections } from '../../db/collections.js';
 import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { processEnv, runsOf, seedPendingDeletions } from '../support/fault-scenarios.js';
 import {
   commandLine,
   descendants,
   isRunning,
   jsonLines,
   ScriptProcesses,
-} from '../support/faults/process-control.js';
+} from '../support/process-control.js';
 import { PROJECT_ROOT, type RunningProcess } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { waitFor } from '../support/wait.js';
-import { processEnv, runsOf, seedPendingDeletions } from './helpers.js';
 
 const ROUNDS = 10;
 const BATCH = 20;

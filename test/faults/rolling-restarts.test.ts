@@ -1,9 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { instanceIdOf, ScriptProcesses } from '../support/faults/process-control.js';
-import type { ProcessResult, RunningProcess } from '../support/processes.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   noticesPerRecord,
   processEnv,
@@ -12,7 +7,12 @@ import {
   seedPendingDeletions,
   undeletedMessages,
   watchInvariant,
-} from './helpers.js';
+} from '../support/fault-scenarios.js';
+import { instanceIdOf, ScriptProcesses } from '../support/process-control.js';
+import type { ProcessResult, RunningProcess } from '../support/processes.js';
+import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { waitFor } from '../support/wait.js';
 
 const BATCH = 20;
 const RESTARTS = 4;
@@ -29,14 +29,10 @@ const UP = (line: string) =>
 describe('rolling restarts while deletions are in flight', () => {
   const db = useTestDatabase();
   const procs = new ScriptProcesses();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
 
-  beforeEach(async () => {
-    fake = await startFakeBotApi();
-  });
   afterEach(async () => {
     await procs.killAll();
-    await fake.stop();
   });
 
   it('every due message ends deleted with one notice, no record is removed while its messages are visible or counts an attempt, and every instance exits 0', async () => {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deleteDueMessages } from '../../schedulers/jobs/index.js';
 import type { CallRecord } from '../support/fake-bot-api/index.js';
+import { noticesPerRecord, seedPendingDeletions, undeletedMessages } from '../support/fault-scenarios.js';
 import { type JobHarness, startJobHarness } from '../support/job-harness.js';
 import { useTestDatabase } from '../support/test-db.js';
-import { noticesPerRecord, seedPendingDeletions, undeletedMessages } from './helpers.js';
 
 /**
  * The real message-deleter code in-process (job harness: the bulk call pipeline with its flood

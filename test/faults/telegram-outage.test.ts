@@ -1,8 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { jsonLines, ScriptProcesses } from '../support/faults/process-control.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   metricValue,
   noticesPerRecord,
@@ -10,7 +6,11 @@ import {
   runsOf,
   seedPendingDeletions,
   undeletedMessages,
-} from './helpers.js';
+} from '../support/fault-scenarios.js';
+import { jsonLines, ScriptProcesses } from '../support/process-control.js';
+import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { waitFor } from '../support/wait.js';
 
 /** Runs a record could fail before the old design gave it up with a warning. */
 const OLD_DELETION_MAX_ATTEMPTS = 5;
@@ -24,14 +24,10 @@ const LAG = 'tgbot_pending_deletions_oldest_overdue_seconds';
 describe('a Telegram outage longer than the old DELETION_MAX_ATTEMPTS runs', () => {
   const db = useTestDatabase();
   const procs = new ScriptProcesses();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('test');
 
-  beforeEach(async () => {
-    fake = await startFakeBotApi();
-  });
   afterEach(async () => {
     await procs.killAll();
-    await fake.stop();
   });
 
   it('keeps every record through the outage, reports them deferred while the lag grows, and deletes everything with one notice each once Telegram is back', async () => {

@@ -1,19 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, startScript } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
 
 describe('npm start: the real process', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
-
-  beforeAll(async () => {
-    fake = await startFakeBotApi();
-  });
-  afterAll(() => fake.stop());
+  const fake = useFakeBotApi('file');
 
   it('starts the schedulers, answers users, and on SIGTERM stops polling and the schedulers together and exits 0', async () => {
     const bot = startScript('src/main.ts', [], {

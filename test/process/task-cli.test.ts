@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, type ProcessResult, runScript } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
+import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 
 const lastLine = (result: ProcessResult) => JSON.parse(result.stdout.trim().split('\n').at(-1) ?? 'null');
 
 describe('npm run task (one-shot command line)', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
 
-  beforeAll(async () => {
-    fake = await startFakeBotApi();
-  });
-  afterAll(() => fake.stop());
   beforeEach(async () => {
     await db().collections.pendingDeletions.deleteMany({});
     await db().db.collection('scheduler_runs').deleteMany({});

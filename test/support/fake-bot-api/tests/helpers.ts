@@ -1,5 +1,5 @@
 import { GrammyError } from 'grammy';
-import type { FakeBotApi, FakeUser } from '../support/fake-bot-api/index.js';
+import type { FakeBotApi, FakeUser } from '../index.js';
 
 export const alice: FakeUser = { id: 1001, first_name: 'Alice', username: 'alice' };
 export const bob: FakeUser = { id: 1002, first_name: 'Bob' };

@@ -1,7 +1,7 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { Bot } from 'grammy';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { type FakeBotApi, startFakeBotApi } from '../index.js';
 import { alice, bob, grammyError, manualClock } from './helpers.js';
 
 describe('fake Bot API: flood control, faults and latency', () => {

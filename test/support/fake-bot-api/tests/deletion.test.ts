@@ -1,6 +1,6 @@
 import { Bot } from 'grammy';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../index.js';
 import { alice, grammyError, manualClock, rawCall } from './helpers.js';
 
 const HOUR_MS = 60 * 60 * 1000;

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../processes.js';
 
 interface Started {
   apiRoot: string;
@@ -61,7 +62,7 @@ describe('fake Bot API CLI', () => {
         '42:cli-token',
       ],
       {
-        cwd: new URL('../..', import.meta.url).pathname,
+        cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

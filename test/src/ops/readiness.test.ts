@@ -2,14 +2,14 @@ import { Bot } from 'grammy';
 import { MongoClient } from 'mongodb';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, wrapClient } from '../../db/client.js';
-import { type OpsServer, startOpsServer } from '../../src/ops/http-server.js';
-import { createReadinessCheck, type ReadinessReport } from '../../src/ops/readiness.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { captureLogs } from '../support/logs.js';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
-import { testRuntime } from '../support/runtime.js';
-import { waitFor } from '../support/wait.js';
+import { type Database, wrapClient } from '../../../db/client.js';
+import { type OpsServer, startOpsServer } from '../../../src/ops/http-server.js';
+import { createReadinessCheck, type ReadinessReport } from '../../../src/ops/readiness.js';
+import { captureLogs } from '../../support/logs.js';
+import { type MongoEmulator, startMongoEmulator } from '../../support/mongo-emulator/index.js';
+import { testRuntime } from '../../support/runtime.js';
+import { useFakeBotApi } from '../../support/use-fake-bot-api.js';
+import { waitFor } from '../../support/wait.js';
 
 /** Fires only on 29 February: the runtime starts but never ticks during the test. */
 const LEAP_DAY = '0 0 29 2 *';
@@ -18,7 +18,7 @@ describe('readiness', () => {
   // A database of its own: stopping it must not break the other test files.
   let emulator: MongoEmulator;
   let database: Database;
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
 
   beforeAll(async () => {
     emulator = await startMongoEmulator({ port: 0 });
@@ -26,7 +26,6 @@ describe('readiness', () => {
       await new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 1_000 }).connect(),
       'ops_readiness',
     );
-    fake = await startFakeBotApi();
   });
   afterAll(async () => {
     await database?.close();

@@ -5,15 +5,15 @@ import {
   RUN_ALLOWANCE_MS,
   safeLifetimeMs,
   TELEGRAM_DELETE_WINDOW_MS,
-} from '../../bot/deletion/deletion-window.js';
-import { parseStartPayload } from '../../bot/links.js';
-import { CLICK_HERE } from '../../bot/notices.js';
-import type { PendingDeletionDoc } from '../../db/collections.js';
-import { deleteDueMessages } from '../../schedulers/jobs/index.js';
-import { readDeletionBacklog } from '../../src/ops/deletion-backlog.js';
-import { type JobHarness, startJobHarness } from '../support/job-harness.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
+} from '../../../bot/deletion/deletion-window.js';
+import { parseStartPayload } from '../../../bot/links.js';
+import { CLICK_HERE } from '../../../bot/notices.js';
+import type { PendingDeletionDoc } from '../../../db/collections.js';
+import { deleteDueMessages } from '../../../schedulers/jobs/index.js';
+import { readDeletionBacklog } from '../../../src/ops/deletion-backlog.js';
+import { type JobHarness, startJobHarness } from '../../support/job-harness.js';
+import { useTestDatabase } from '../../support/test-db.js';
+import { waitFor } from '../../support/wait.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const minutes = (n: number) => new Date(NOW.getTime() + n * 60_000);

@@ -1,6 +1,6 @@
 import { Api, Bot, InlineKeyboard } from 'grammy';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
+import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../index.js';
 import { alice, bob, grammyError, manualClock, rawCall, signal } from './helpers.js';
 
 describe('fake Bot API: bot identity and updates', () => {

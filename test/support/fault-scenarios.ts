@@ -1,7 +1,7 @@
 import type { Collection, Db, ObjectId } from 'mongodb';
 import type { Collections, RunDoc } from '../../db/collections.js';
-import type { FakeBotApi } from '../support/fake-bot-api/index.js';
-import { quietSchedules } from '../support/quiet-schedules.js';
+import type { FakeBotApi } from './fake-bot-api/index.js';
+import { quietSchedules } from './quiet-schedules.js';
 
 /** Shared seeding and call-log analysis for the fault-injection cases. */
 

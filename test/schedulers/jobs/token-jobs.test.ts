@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { localDate } from '../../db/calendar.js';
-import type { TokenDoc } from '../../db/collections.js';
-import { createRepositories } from '../../db/repositories/index.js';
-import { cleanupExpiredTokens, resetTokenCounts } from '../../schedulers/jobs/index.js';
-import { captureLogs } from '../support/logs.js';
-import { useTestDatabase } from '../support/test-db.js';
+import { localDate } from '../../../db/calendar.js';
+import type { TokenDoc } from '../../../db/collections.js';
+import { createRepositories } from '../../../db/repositories/index.js';
+import { cleanupExpiredTokens, resetTokenCounts } from '../../../schedulers/jobs/index.js';
+import { captureLogs } from '../../support/logs.js';
+import { useTestDatabase } from '../../support/test-db.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs);

@@ -1,6 +1,6 @@
 import { type Collection, MongoClient } from 'mongodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+import { type MongoEmulator, startMongoEmulator } from '../index.js';
 import { waitFor } from './harness.js';
 
 // Emulator-specific: drives the TTL monitor with an injected clock instead of waiting minutes.

@@ -1,6 +1,6 @@
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+import { type MongoEmulator, startMongoEmulator } from '../index.js';
 import { caught, waitFor } from './harness.js';
 
 // Emulator-specific: outages, restarts and the command counters tests use.

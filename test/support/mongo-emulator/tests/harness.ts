@@ -1,9 +1,5 @@
 import { type Db, MongoClient } from 'mongodb';
-import {
-  type MongoEmulator,
-  type MongoEmulatorOptions,
-  startMongoEmulator,
-} from '../support/mongo-emulator/index.js';
+import { type MongoEmulator, type MongoEmulatorOptions, startMongoEmulator } from '../index.js';
 
 /**
  * These suites describe MongoDB's documented behaviour through the official driver. By default

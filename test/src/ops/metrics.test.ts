@@ -1,18 +1,19 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApiPolicy, createBulkApi } from '../../bot/telegram/api.js';
-import { createRateLimiter } from '../../bot/telegram/rate-limiter.js';
-import type { BroadcastDoc, PendingDeletionDoc } from '../../db/collections.js';
-import { COLLECTION_NAMES } from '../../db/collections.js';
-import { createRepositories } from '../../db/repositories/index.js';
-import type { JobDefinition } from '../../schedulers/job.js';
-import { type OpsServer, startOpsServer } from '../../src/ops/http-server.js';
-import { apiCallResult, type BacklogSources, OpsMetrics } from '../../src/ops/metrics.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { type CapturedLogger, captureLogs } from '../support/logs.js';
-import { testRuntime } from '../support/runtime.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { deferred } from '../support/wait.js';
-import { sampleValue } from './prometheus-text.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApiPolicy, createBulkApi } from '../../../bot/telegram/api.js';
+import { createRateLimiter } from '../../../bot/telegram/rate-limiter.js';
+import type { BroadcastDoc, PendingDeletionDoc } from '../../../db/collections.js';
+import { COLLECTION_NAMES } from '../../../db/collections.js';
+import { createRepositories } from '../../../db/repositories/index.js';
+import type { JobDefinition } from '../../../schedulers/job.js';
+import { type OpsServer, startOpsServer } from '../../../src/ops/http-server.js';
+import { apiCallResult, type BacklogSources, OpsMetrics } from '../../../src/ops/metrics.js';
+import { startFakeBotApi } from '../../support/fake-bot-api/index.js';
+import { type CapturedLogger, captureLogs } from '../../support/logs.js';
+import { sampleValue } from '../../support/prometheus-text.js';
+import { testRuntime } from '../../support/runtime.js';
+import { useTestDatabase } from '../../support/test-db.js';
+import { useFakeBotApi } from '../../support/use-fake-bot-api.js';
+import { deferred } from '../../support/wait.js';
 
 const RUNS_COLLECTION = COLLECTION_NAMES.runs;
 
@@ -22,14 +23,10 @@ const LEAP_DAY = '0 0 29 2 *';
 
 describe('metrics', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   let logs: CapturedLogger;
   const cleanups: Array<() => Promise<unknown>> = [];
 
-  beforeAll(async () => {
-    fake = await startFakeBotApi();
-  });
-  afterAll(() => fake.stop());
   beforeEach(async () => {
     logs = captureLogs([fake.token]);
     await Promise.all([

@@ -1,8 +1,8 @@
 import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OpsServer, startOpsServer } from '../../src/ops/http-server.js';
-import type { ReadinessReport } from '../../src/ops/readiness.js';
-import { captureLogs } from '../support/logs.js';
+import { type OpsServer, startOpsServer } from '../../../src/ops/http-server.js';
+import type { ReadinessReport } from '../../../src/ops/readiness.js';
+import { captureLogs } from '../../support/logs.js';
 
 const READY: ReadinessReport = { ready: true, checks: { mongodb: 'ok', telegram: 'ok', scheduler: 'ok' } };
 

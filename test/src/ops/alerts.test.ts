@@ -1,25 +1,25 @@
 import { hostname } from 'node:os';
 import type { Db } from 'mongodb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createApiPolicy, createBulkApi } from '../../bot/telegram/api.js';
-import { createRateLimiter } from '../../bot/telegram/rate-limiter.js';
-import type { PendingDeletionDoc } from '../../db/collections.js';
-import { COLLECTION_NAMES, getCollections, type RunDoc } from '../../db/collections.js';
-import { AlertsRepository } from '../../db/repositories/alerts.js';
-import { createRepositories } from '../../db/repositories/index.js';
-import { RunHistory } from '../../db/repositories/runs.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApiPolicy, createBulkApi } from '../../../bot/telegram/api.js';
+import { createRateLimiter } from '../../../bot/telegram/rate-limiter.js';
+import type { PendingDeletionDoc } from '../../../db/collections.js';
+import { COLLECTION_NAMES, getCollections, type RunDoc } from '../../../db/collections.js';
+import { AlertsRepository } from '../../../db/repositories/alerts.js';
+import { createRepositories } from '../../../db/repositories/index.js';
+import { RunHistory } from '../../../db/repositories/runs.js';
 import {
   AlertMonitor,
   type AlertMonitorOptions,
   DELETION_LAG_ALERT,
   formatDuration,
   jobFailingAlert,
-} from '../../src/ops/alerts.js';
-import { type FakeBotApi, startFakeBotApi } from '../support/fake-bot-api/index.js';
-import { type CapturedLogger, captureLogs } from '../support/logs.js';
-import { testRuntime } from '../support/runtime.js';
-import { useTestDatabase } from '../support/test-db.js';
-import { waitFor } from '../support/wait.js';
+} from '../../../src/ops/alerts.js';
+import { type CapturedLogger, captureLogs } from '../../support/logs.js';
+import { testRuntime } from '../../support/runtime.js';
+import { useTestDatabase } from '../../support/test-db.js';
+import { useFakeBotApi } from '../../support/use-fake-bot-api.js';
+import { waitFor } from '../../support/wait.js';
 
 const RUNS_COLLECTION = COLLECTION_NAMES.runs;
 const ALERTS_COLLECTION = COLLECTION_NAMES.alerts;
@@ -34,16 +34,12 @@ const JOB = 'message-deleter';
 
 describe('admin alerts', () => {
   const db = useTestDatabase();
-  let fake: FakeBotApi;
+  const fake = useFakeBotApi('file');
   let logs: CapturedLogger;
   const cleanups: Array<() => Promise<unknown>> = [];
   /** How many messages each admin had when the test began: earlier tests' alerts must not count. */
   let seen = new Map<number, number>();
 
-  beforeAll(async () => {
-    fake = await startFakeBotApi();
-  });
-  afterAll(() => fake.stop());
   beforeEach(async () => {
     logs = captureLogs([fake.token]);
     await Promise.all([

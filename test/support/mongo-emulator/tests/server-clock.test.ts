@@ -1,6 +1,6 @@
 import { type Collection, type Db, type Document, MongoClient, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
+import { type MongoEmulator, startMongoEmulator } from '../index.js';
 import { caught } from './harness.js';
 
 // Emulator-specific: $$NOW and $currentDate come from the emulator's injected clock, so the

@@ -1,9 +1,9 @@
 import type { ObjectId } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BroadcastDoc } from '../../db/collections.js';
-import { deleteExpiredBroadcasts } from '../../schedulers/jobs/index.js';
-import { type JobHarness, startJobHarness } from '../support/job-harness.js';
-import { useTestDatabase } from '../support/test-db.js';
+import type { BroadcastDoc } from '../../../db/collections.js';
+import { deleteExpiredBroadcasts } from '../../../schedulers/jobs/index.js';
+import { type JobHarness, startJobHarness } from '../../support/job-harness.js';
+import { useTestDatabase } from '../../support/test-db.js';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const hours = (n: number) => new Date(NOW.getTime() + n * 3_600_000);

@@ -5,8 +5,8 @@ import {
   type RunOptions,
   startProgram,
   startScript,
-} from '../processes.js';
-import { waitFor } from '../wait.js';
+} from './processes.js';
+import { waitFor } from './wait.js';
 
 /**
  * Process control for fault-injection tests (Linux, reads /proc). `startScript` runs the bot as
