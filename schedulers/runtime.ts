@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { JobControl, JobOverview } from '../bot/job-control.js';
 import type { RunDoc } from '../db/collections.js';
@@ -7,6 +7,7 @@ import type { JobControlsRepository } from '../db/repositories/job-controls.js';
 import type { ClaimInput, RunsRepository } from '../db/repositories/runs.js';
 import { planCatchUp } from './catch-up.js';
 import { checkCronExpression, describeSchedule, nextSlot } from './cron-schedule.js';
+import { startCronTask } from './cron-task.js';
 import {
   type JobContext,
   type JobDefinition,
@@ -14,6 +15,7 @@ import {
   type RetryPolicy,
   UnknownJobError,
 } from './job.js';
+import { jobOverview } from './job-stats.js';
 import { executeRun, type RunOutcome } from './run-executor.js';
 
 export interface SchedulerRuntimeOptions {
@@ -178,40 +180,15 @@ export class SchedulerRuntime implements JobControl {
           this.store.lastFinishedRun(job.name),
           this.store.statusCounts(job.name),
         ]);
-        return {
-          name: job.name,
-          description: job.description,
-          schedule: job.schedule,
-          scheduleText: describeSchedule(job.schedule, this.options.timezone),
+        return jobOverview({
+          job,
           timezone: this.options.timezone,
           paused: paused.has(job.name),
-          running: running
-            ? {
-                runId: running._id,
-                instance: running.instance,
-                trigger: running.trigger,
-                startedAt: running.started_at,
-              }
-            : null,
-          lastRun: last
-            ? {
-                runId: last._id,
-                trigger: last.trigger,
-                status: last.status,
-                startedAt: last.started_at,
-                durationMs: last.finished_at ? last.finished_at.getTime() - last.started_at.getTime() : null,
-                result: last.result,
-                error: last.error,
-              }
-            : null,
+          running,
+          last,
+          counts,
           nextRun: this.state === 'started' ? nextSlot(job.schedule, this.options.timezone, now) : null,
-          counts: {
-            succeeded: counts.succeeded ?? 0,
-            failed: counts.failed ?? 0,
-            skipped: counts.skipped ?? 0,
-            abandoned: counts.abandoned ?? 0,
-          },
-        };
+        });
       }),
     );
   }
@@ -234,39 +211,18 @@ export class SchedulerRuntime implements JobControl {
 
   private schedule(job: JobDefinition): ScheduledTask {
     const logger = this.logger.child({ job: job.name });
-    const task = cron.createTask(job.schedule, (ctx: TaskContext) => this.runScheduledSlot(job, ctx.date), {
-      name: job.name,
-      timezone: this.options.timezone,
-      noOverlap: true,
-      distributed: true,
-      runCoordinator: {
-        shouldRun: (key) => this.claimScheduledSlot(job, key),
-      },
-      logger: {
-        info: (message) => logger.debug(message),
-        warn: (message) => logger.debug(message),
-        error: (message, error) => logger.error({ err: error ?? message }, String(message)),
-        debug: (message) => logger.debug(String(message)),
-      },
-    });
-    task.on('execution:overlap', (ctx) => {
-      logger.warn(
-        { slot: ctx.date.toISOString() },
-        `${job.name}: tick skipped, the previous run is still going`,
-      );
-      this.recordLocalSkip(job, ctx.date, 'the previous run in this process was still going');
-    });
-    task.on('execution:missed', (ctx) => this.runLate(job, ctx.date));
-    task.on('execution:skipped', (ctx) => {
-      if (ctx.reason === 'coordinator-error') {
-        logger.error(
-          { slot: ctx.date.toISOString(), err: ctx.error },
-          `${job.name}: could not claim the slot`,
+    return startCronTask(job.name, job.schedule, this.options.timezone, logger, {
+      claim: (key) => this.claimScheduledSlot(job, key),
+      run: (slot) => this.runScheduledSlot(job, slot),
+      overlapped: (slot) => {
+        logger.warn(
+          { slot: slot.toISOString() },
+          `${job.name}: tick skipped, the previous run is still going`,
         );
-      }
+        this.recordLocalSkip(job, slot, 'the previous run in this process was still going');
+      },
+      missed: (slot) => this.runLate(job, slot),
     });
-    void task.start();
-    return task;
   }
 
   /** node-cron's distributed hook: the insert of the claim decides which instance runs the slot. */
