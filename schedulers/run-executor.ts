@@ -164,6 +164,7 @@ class ClaimKeeper {
   private readonly timer: NodeJS.Timeout;
   private confirmedAt = performance.now();
   private inFlight: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly options: ExecuteOptions,
@@ -187,6 +188,7 @@ class ClaimKeeper {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 
@@ -205,6 +207,9 @@ class ClaimKeeper {
       this.confirmedAt = Math.max(this.confirmedAt, sentAt);
       return;
     }
+    // A beat that was on its way when the run finished finds the claim no longer running: that is
+    // the finish, not a takeover.
+    if (this.stopped) return;
     if (!this.controller.signal.aborted) {
       this.logger.error('the run lost its claim (declared abandoned elsewhere); stopping it');
       this.controller.abort(new ClaimLostError('the claim was declared abandoned by another instance'));

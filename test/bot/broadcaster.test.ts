@@ -10,6 +10,51 @@ import { waitFor } from '../support/wait.js';
 
 const ADMIN = 50;
 
+/** A broadcaster on the harness's bulk lane; the admin watches in chat ADMIN. */
+function testBroadcaster(
+  h: JobHarness,
+  options: {
+    leaseMs: number;
+    clock: () => Date;
+    instanceId: string;
+    batchSize: number;
+    concurrency: number;
+    repos?: Repositories;
+    /** Show flood waits in the progress message (the harness's gate). */
+    gate?: boolean;
+  },
+): Broadcaster {
+  return new Broadcaster({
+    api: h.deps.api,
+    ...(options.gate ? { gate: h.gate } : {}),
+    repos: options.repos ?? h.deps.repos,
+    logger: h.logs.logger,
+    clock: options.clock,
+    instanceId: options.instanceId,
+    timezone: 'UTC',
+    batchSize: options.batchSize,
+    concurrency: options.concurrency,
+    retry: { retries: 0, baseDelayMs: 1 },
+    protectContent: true,
+    leaseMs: options.leaseMs,
+    progressIntervalMs: 0,
+  });
+}
+
+/** What /broadcast asks for: a message of the admin's, to be deleted at `deleteAt`. */
+function broadcastRequest(h: JobHarness, deleteAt: Date) {
+  const [sourceMessageId] = h.fake.seedMessages(ADMIN, ['Big news'], {
+    from: { id: ADMIN, first_name: 'Admin' },
+  });
+  return {
+    adminId: ADMIN,
+    adminChatId: ADMIN,
+    sourceChatId: ADMIN,
+    sourceMessageId: sourceMessageId!,
+    deleteAt,
+  };
+}
+
 describe('broadcaster', () => {
   const db = useTestDatabase();
   let h: JobHarness;
@@ -32,32 +77,14 @@ describe('broadcaster', () => {
   afterEach(() => h.close());
 
   const broadcaster = (leaseMs = 60_000) =>
-    new Broadcaster({
-      api: h.deps.api,
-      repos: h.deps.repos,
-      logger: h.logs.logger,
+    testBroadcaster(h, {
+      leaseMs,
       clock: () => new Date(nowMs),
       instanceId: 'test',
-      timezone: 'UTC',
       batchSize: 5,
       concurrency: 2,
-      retry: { retries: 0, baseDelayMs: 1 },
-      protectContent: true,
-      leaseMs,
-      progressIntervalMs: 0,
     });
-  const request = (deleteInMs = 3_600_000) => {
-    const [sourceMessageId] = h.fake.seedMessages(ADMIN, ['Big news'], {
-      from: { id: ADMIN, first_name: 'Admin' },
-    });
-    return {
-      adminId: ADMIN,
-      adminChatId: ADMIN,
-      sourceChatId: ADMIN,
-      sourceMessageId: sourceMessageId!,
-      deleteAt: new Date(nowMs + deleteInMs),
-    };
-  };
+  const request = (deleteInMs = 3_600_000) => broadcastRequest(h, new Date(nowMs + deleteInMs));
 
   it('reports a broadcast cut short by a stop with its counts, and keeps what was delivered for deletion', async () => {
     h.fake.setLatency('copyMessage', 20);
@@ -197,36 +224,17 @@ describe('broadcaster: nothing lost, nobody written off (#10)', () => {
     }
   }
 
-  function broadcasterOn(repos: Repositories, leaseMs: number, instanceId = 'sender') {
-    return new Broadcaster({
-      api: h.deps.api,
-      gate: h.gate,
+  const broadcasterOn = (repos: Repositories, leaseMs: number, instanceId = 'sender') =>
+    testBroadcaster(h, {
       repos,
-      logger: h.logs.logger,
-      clock: () => h.now(),
+      leaseMs,
       instanceId,
-      timezone: 'UTC',
+      clock: () => h.now(),
       batchSize: 10,
       concurrency: 3,
-      retry: { retries: 0, baseDelayMs: 1 },
-      protectContent: true,
-      leaseMs,
-      progressIntervalMs: 0,
+      gate: true,
     });
-  }
-
-  const request = (deleteInMs = 3_600_000) => {
-    const [sourceMessageId] = h.fake.seedMessages(ADMIN, ['Big news'], {
-      from: { id: ADMIN, first_name: 'Admin' },
-    });
-    return {
-      adminId: ADMIN,
-      adminChatId: ADMIN,
-      sourceChatId: ADMIN,
-      sourceMessageId: sourceMessageId!,
-      deleteAt: new Date(h.now().getTime() + deleteInMs),
-    };
-  };
+  const request = (deleteInMs = 3_600_000) => broadcastRequest(h, new Date(h.now().getTime() + deleteInMs));
   /** Copies of the broadcast sitting in users' chats, whoever knows about them. */
   const copiesInChats = (sourceMessageId: number) =>
     Array.from({ length: 40 }, (_, i) => 2001 + i).flatMap((chatId) =>

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunDoc } from '../../db/collections.js';
 import {
   deleteCallsPerMessage,
@@ -12,8 +12,8 @@ import {
   isRunning,
   jsonLines,
   type LogLine,
-  ScriptProcesses,
   scriptPid,
+  useScriptProcesses,
 } from '../support/process-control.js';
 import type { RunningProcess } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
@@ -27,12 +27,8 @@ const STANDING_BY = 'another instance is receiving updates; standing by to take 
 /** The real bot process (`src/main.ts`): several instances on one database, and SIGTERM mid-run. */
 describe('real bot processes', () => {
   const db = useTestDatabase();
-  const procs = new ScriptProcesses();
+  const procs = useScriptProcesses();
   const fake = useFakeBotApi('test');
-
-  afterEach(async () => {
-    await procs.killAll();
-  });
 
   it('two, then three instances on one database for several scheduled slots: every slot is claimed once, every message deleted once, every notice sent once, and each instance exits 0 on SIGTERM', async () => {
     // Must hold, for 2 and then 3 instances sharing the database and the Bot API server, over

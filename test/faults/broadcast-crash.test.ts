@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { botTexts, processEnv, seedUsers, visibleCopies } from '../support/fault-scenarios.js';
-import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/process-control.js';
+import { killHard, lastJsonLine, scriptPid, useScriptProcesses } from '../support/process-control.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
@@ -20,12 +20,8 @@ const UP = (line: string) =>
  */
 describe('a crash and an immediate restart in the middle of a broadcast', () => {
   const db = useTestDatabase();
-  const procs = new ScriptProcesses();
+  const procs = useScriptProcesses();
   const fake = useFakeBotApi('test');
-
-  afterEach(async () => {
-    await procs.killAll();
-  });
 
   it('the new process marks the broadcast interrupted within a lease and a half and reports it once; at most TELEGRAM_CONCURRENCY copies are unknown to the records; the deleter deletes every recorded copy', async () => {
     // Must hold: within about LEASE_SECONDS after the kill (the dead sender's last heartbeat is

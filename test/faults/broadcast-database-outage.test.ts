@@ -1,16 +1,14 @@
-import { MongoClient } from 'mongodb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Collections, getCollections } from '../../db/collections.js';
+import { describe, expect, it } from 'vitest';
 import { botTexts, processEnv, seedUsers, visibleCopies } from '../support/fault-scenarios.js';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
 import {
   isRunning,
   jsonLines,
   lastJsonLine,
-  ScriptProcesses,
   scriptPid,
+  useScriptProcesses,
 } from '../support/process-control.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { useOwnMongo } from '../support/use-own-mongo.js';
 import { waitFor } from '../support/wait.js';
 
 const DB_NAME = 'faults_broadcast_outage';
@@ -25,23 +23,9 @@ const DATABASE_DOWN = '📣 Broadcast stopped: the database is unavailable';
  * broadcaster's patience with a failing database (LEASE_SECONDS), and starts it again.
  */
 describe('a broadcast through a database outage', () => {
-  const procs = new ScriptProcesses();
-  let emulator: MongoEmulator;
+  const { emulator, collections } = useOwnMongo(DB_NAME);
   const fake = useFakeBotApi('test');
-  let client: MongoClient;
-  let collections: Collections;
-
-  beforeEach(async () => {
-    emulator = await startMongoEmulator({ port: 0 });
-    client = new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 5_000 });
-    await client.connect();
-    collections = getCollections(client.db(DB_NAME));
-  });
-  afterEach(async () => {
-    await procs.killAll();
-    await client.close();
-    await emulator.close();
-  });
+  const procs = useScriptProcesses();
 
   it('the process survives, the admin is told why it stopped, every copy sent is recorded once the database is back, and the deleter deletes them all', async () => {
     // Must hold: the bot process keeps running through the outage; sending stops and the admin is

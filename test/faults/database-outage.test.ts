@@ -1,6 +1,4 @@
-import { MongoClient } from 'mongodb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Collections, getCollections } from '../../db/collections.js';
+import { describe, expect, it } from 'vitest';
 import {
   noticesPerRecord,
   processEnv,
@@ -9,15 +7,15 @@ import {
   seedPendingDeletions,
   undeletedMessages,
 } from '../support/fault-scenarios.js';
-import { type MongoEmulator, startMongoEmulator } from '../support/mongo-emulator/index.js';
 import {
   isRunning,
   jsonLines,
   type LogLine,
-  ScriptProcesses,
   scriptPid,
+  useScriptProcesses,
 } from '../support/process-control.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
+import { useOwnMongo } from '../support/use-own-mongo.js';
 import { waitFor } from '../support/wait.js';
 
 const DB_NAME = 'faults_outage';
@@ -28,23 +26,9 @@ const BATCH = 20;
  * middle of a message-deleter run (dropping every connection, keeping the data) and starts again.
  */
 describe('MongoDB stopped during a run and started again', () => {
-  const procs = new ScriptProcesses();
-  let emulator: MongoEmulator;
+  const { emulator, collections } = useOwnMongo(DB_NAME);
   const fake = useFakeBotApi('test');
-  let client: MongoClient;
-  let collections: Collections;
-
-  beforeEach(async () => {
-    emulator = await startMongoEmulator({ port: 0 });
-    client = new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 5_000 });
-    await client.connect();
-    collections = getCollections(client.db(DB_NAME));
-  });
-  afterEach(async () => {
-    await procs.killAll();
-    await client.close();
-    await emulator.close();
-  });
+  const procs = useScriptProcesses();
 
   it('the run fails cleanly or holds its finished batch, the process and its scheduler keep going, and every due deletion completes once MongoDB is back', async () => {
     // Must hold: with the database gone mid-run the run ends `failed` (after its retries), or

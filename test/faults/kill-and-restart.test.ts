@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunDoc } from '../../db/collections.js';
 import {
   deleteCallsPerMessage,
@@ -11,7 +11,7 @@ import {
   seedPendingDeletions,
   undeletedMessages,
 } from '../support/fault-scenarios.js';
-import { killHard, lastJsonLine, ScriptProcesses, scriptPid } from '../support/process-control.js';
+import { killHard, lastJsonLine, scriptPid, useScriptProcesses } from '../support/process-control.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
@@ -33,12 +33,8 @@ interface CliOutcome {
  */
 describe('SIGKILL in the middle of a deleter run, then restart (one-shot CLI)', () => {
   const db = useTestDatabase();
-  const procs = new ScriptProcesses();
+  const procs = useScriptProcesses();
   const fake = useFakeBotApi('test');
-
-  afterEach(async () => {
-    await procs.killAll();
-  });
 
   /** Kills the run once `killWhen` holds; returns the dead run's claim as it was left. */
   async function startAndKill(

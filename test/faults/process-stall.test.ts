@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   noticesPerRecord,
   processEnv,
@@ -11,9 +11,9 @@ import {
   freeze,
   instanceIdOf,
   jsonLines,
-  ScriptProcesses,
   scriptPid,
   thaw,
+  useScriptProcesses,
 } from '../support/process-control.js';
 import type { RunningProcess } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
@@ -32,12 +32,8 @@ const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_00
  */
 describe('a process stopped with SIGSTOP', () => {
   const db = useTestDatabase();
-  const procs = new ScriptProcesses();
+  const procs = useScriptProcesses();
   const fake = useFakeBotApi('test');
-
-  afterEach(async () => {
-    await procs.killAll();
-  });
 
   it('across a scheduled time: the slot is claimed and run once after SIGCONT, late, within the catch-up grace', async () => {
     // Must hold: a slot whose time passes while the process is stopped is not lost: after

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   noticesPerRecord,
   processEnv,
@@ -8,7 +8,7 @@ import {
   undeletedMessages,
   watchInvariant,
 } from '../support/fault-scenarios.js';
-import { instanceIdOf, ScriptProcesses } from '../support/process-control.js';
+import { instanceIdOf, useScriptProcesses } from '../support/process-control.js';
 import type { ProcessResult, RunningProcess } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
@@ -28,12 +28,8 @@ const UP = (line: string) =>
  */
 describe('rolling restarts while deletions are in flight', () => {
   const db = useTestDatabase();
-  const procs = new ScriptProcesses();
+  const procs = useScriptProcesses();
   const fake = useFakeBotApi('test');
-
-  afterEach(async () => {
-    await procs.killAll();
-  });
 
   it('every due message ends deleted with one notice, no record is removed while its messages are visible or counts an attempt, and every instance exits 0', async () => {
     // Must hold, checked continuously while the instances are restarted: no pending_deletions

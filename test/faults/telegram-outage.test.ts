@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   metricValue,
   noticesPerRecord,
@@ -7,7 +7,7 @@ import {
   seedPendingDeletions,
   undeletedMessages,
 } from '../support/fault-scenarios.js';
-import { jsonLines, ScriptProcesses } from '../support/process-control.js';
+import { jsonLines, useScriptProcesses } from '../support/process-control.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
 import { waitFor } from '../support/wait.js';
@@ -23,12 +23,8 @@ const LAG = 'tgbot_pending_deletions_oldest_overdue_seconds';
  */
 describe('a Telegram outage longer than the old DELETION_MAX_ATTEMPTS runs', () => {
   const db = useTestDatabase();
-  const procs = new ScriptProcesses();
+  const procs = useScriptProcesses();
   const fake = useFakeBotApi('test');
-
-  afterEach(async () => {
-    await procs.killAll();
-  });
 
   it('keeps every record through the outage, reports them deferred while the lag grows, and deletes everything with one notice each once Telegram is back', async () => {
     // Must hold: while deleteMessages answers 5xx for more than DELETION_MAX_ATTEMPTS (5) runs,

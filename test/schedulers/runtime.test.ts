@@ -531,142 +531,117 @@ describe('scheduler runtime', () => {
     await first;
     expect(events).toEqual(['token-cleanup:manual:skipped', 'token-cleanup:manual:succeeded']);
   });
-});
 
-describe('scheduler runtime: one run at a time, really (#10)', () => {
-  const db = useTestDatabase();
-  const runtimes: SchedulerRuntime[] = [];
-  let logs: CapturedLogger;
-  const runs = () => db().db.collection<RunDoc>(RUNS_COLLECTION);
-
-  function runtime(jobs: JobDefinition[], options: Partial<TestRuntimeOptions> = {}) {
-    const created = testRuntime({
-      db: db().db,
-      jobs,
-      timezone: 'UTC',
-      logger: logs.logger,
-      retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 100 },
-      heartbeatIntervalMs: 50,
-      historyDays: 36_500,
-      ...options,
+  describe('one run at a time, really (#10)', () => {
+    it('#10.7 a timed-out attempt is not retried while its work still runs: attempts never overlap', async () => {
+      // Must hold: after the timeout the next attempt starts only once the previous one's work has
+      // settled; the claim stays `running` (heartbeats going) the whole time.
+      let active = 0;
+      let maxActive = 0;
+      const spans: Array<[number, number]> = [];
+      const r = runtime(
+        [
+          {
+            name: 'message-deleter',
+            schedule: LEAP_DAY,
+            description: 'test',
+            timeoutMs: 40,
+            retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+            run: async () => {
+              active += 1;
+              maxActive = Math.max(maxActive, active);
+              const start = performance.now();
+              // Ignores its signal for a while, as a batch in flight does.
+              await new Promise((resolve) => setTimeout(resolve, 150));
+              spans.push([start, performance.now()]);
+              active -= 1;
+              return {};
+            },
+          },
+        ],
+        { abortGraceMs: 10 },
+      );
+      const outcome = await r.runNow('message-deleter');
+      expect(outcome).toMatchObject({ status: 'failed', attempts: 3 });
+      expect(maxActive).toBe(1);
+      for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+      expect(spans).toHaveLength(3);
     });
-    runtimes.push(created);
-    return created;
-  }
 
-  beforeEach(async () => {
-    logs = captureLogs();
-    await runs().deleteMany({});
-    await db().db.collection('scheduler_jobs').deleteMany({});
-  });
-  afterEach(async () => {
-    await Promise.all(runtimes.splice(0).map((r) => r.stop({ timeoutMs: 2_000 })));
-  });
-
-  it('#10.7 a timed-out attempt is not retried while its work still runs: attempts never overlap', async () => {
-    // Must hold: after the timeout the next attempt starts only once the previous one's work has
-    // settled; the claim stays `running` (heartbeats going) the whole time.
-    let active = 0;
-    let maxActive = 0;
-    const spans: Array<[number, number]> = [];
-    const r = runtime(
-      [
+    it('#10.9 a slot reached late (the event loop blocked across it) is still claimed and run, and logged as late', async () => {
+      // Must hold: node-cron reports a tick more than a second late as missed; the runtime claims
+      // and runs that slot anyway (trigger catch-up), once, and says it ran late.
+      const executions: Array<{ slot: Date | null; trigger: string }> = [];
+      const r = runtime([
         {
-          name: 'message-deleter',
-          schedule: LEAP_DAY,
+          name: 'token-count-reset',
+          schedule: '*/3 * * * * *',
           description: 'test',
-          timeoutMs: 40,
-          retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
-          run: async () => {
-            active += 1;
-            maxActive = Math.max(maxActive, active);
-            const start = performance.now();
-            // Ignores its signal for a while, as a batch in flight does.
-            await new Promise((resolve) => setTimeout(resolve, 150));
-            spans.push([start, performance.now()]);
-            active -= 1;
+          run: async (ctx) => {
+            executions.push({ slot: ctx.slot, trigger: ctx.trigger });
             return {};
           },
         },
-      ],
-      { abortGraceMs: 10 },
-    );
-    const outcome = await r.runNow('message-deleter');
-    expect(outcome).toMatchObject({ status: 'failed', attempts: 3 });
-    expect(maxActive).toBe(1);
-    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
-    expect(spans).toHaveLength(3);
-  });
+      ]);
+      await r.start();
+      // Block the event loop from just before a slot until well after it (a stall of the process).
+      // (node-cron measures lateness in whole seconds and tolerates one.)
+      const nextSlot = Math.ceil((Date.now() + 700) / 3_000) * 3_000;
+      await new Promise((resolve) => setTimeout(resolve, nextSlot - Date.now() - 300));
+      const until = nextSlot + 2_200;
+      while (Date.now() < until) {
+        // busy: nothing else runs
+      }
+      await waitFor(() => executions.some((run) => run.slot?.getTime() === nextSlot), {
+        message: 'the late slot to run',
+      });
+      const late = executions.filter((run) => run.slot?.getTime() === nextSlot);
+      expect(late).toEqual([{ slot: new Date(nextSlot), trigger: 'catch-up' }]);
+      expect(logs.messages()).toContain(
+        'token-count-reset: slot reached late (process stalled?); running it now',
+      );
+      expect(
+        await runs().countDocuments({ _id: `token-count-reset:${new Date(nextSlot).toISOString()}` }),
+      ).toBe(1);
+    });
 
-  it('#10.9 a slot reached late (the event loop blocked across it) is still claimed and run, and logged as late', async () => {
-    // Must hold: node-cron reports a tick more than a second late as missed; the runtime claims
-    // and runs that slot anyway (trigger catch-up), once, and says it ran late.
-    const executions: Array<{ slot: Date | null; trigger: string }> = [];
-    const r = runtime([
-      {
-        name: 'token-count-reset',
-        schedule: '*/3 * * * * *',
-        description: 'test',
-        run: async (ctx) => {
-          executions.push({ slot: ctx.slot, trigger: ctx.trigger });
+    it('#10.10 an instance whose clock runs 59 s ahead never declares a live run abandoned (60 s lease)', async () => {
+      // Must hold: staleness is judged by the database server's clock, so a skewed instance sees
+      // the other's run as alive and skips instead of running beside it.
+      const release = deferred();
+      const started = deferred();
+      const job = (name: string): JobDefinition => ({
+        name: 'broadcast-deleter',
+        schedule: LEAP_DAY,
+        description: name,
+        run: async () => {
+          started.resolve();
+          await release.promise;
           return {};
         },
-      },
-    ]);
-    await r.start();
-    // Block the event loop from just before a slot until well after it (a stall of the process).
-    // (node-cron measures lateness in whole seconds and tolerates one.)
-    const nextSlot = Math.ceil((Date.now() + 700) / 3_000) * 3_000;
-    await new Promise((resolve) => setTimeout(resolve, nextSlot - Date.now() - 300));
-    const until = nextSlot + 2_200;
-    while (Date.now() < until) {
-      // busy: nothing else runs
-    }
-    await waitFor(() => executions.some((run) => run.slot?.getTime() === nextSlot), {
-      message: 'the late slot to run',
+      });
+      // A slow heartbeat: the live run's last beat is up to 20 s old when the skewed instance looks.
+      const live = runtime([job('live')], {
+        instanceId: 'live',
+        leaseMs: 60_000,
+        heartbeatIntervalMs: 20_000,
+      });
+      const running = live.runNow('broadcast-deleter');
+      await started.promise;
+      // Its last heartbeat is now older than the 1 s that the skewed clock would leave of the lease.
+      await waitFor(async () => {
+        const claim = await runs().findOne({ job: 'broadcast-deleter', status: 'running' });
+        return claim?.heartbeat_at && Date.now() - claim.heartbeat_at.getTime() > 1_500;
+      });
+      const ahead = runtime([job('ahead')], {
+        instanceId: 'ahead',
+        leaseMs: 60_000,
+        clock: () => new Date(Date.now() + 59_000),
+      });
+      expect(await ahead.runNow('broadcast-deleter')).toMatchObject({ status: 'skipped' });
+      expect(await runs().countDocuments({ status: 'abandoned' })).toBe(0);
+      release.resolve();
+      expect(await running).toMatchObject({ status: 'succeeded' });
     });
-    const late = executions.filter((run) => run.slot?.getTime() === nextSlot);
-    expect(late).toEqual([{ slot: new Date(nextSlot), trigger: 'catch-up' }]);
-    expect(logs.messages()).toContain(
-      'token-count-reset: slot reached late (process stalled?); running it now',
-    );
-    expect(
-      await runs().countDocuments({ _id: `token-count-reset:${new Date(nextSlot).toISOString()}` }),
-    ).toBe(1);
-  });
-
-  it('#10.10 an instance whose clock runs 59 s ahead never declares a live run abandoned (60 s lease)', async () => {
-    // Must hold: staleness is judged by the database server's clock, so a skewed instance sees
-    // the other's run as alive and skips instead of running beside it.
-    const release = deferred();
-    const started = deferred();
-    const job = (name: string): JobDefinition => ({
-      name: 'broadcast-deleter',
-      schedule: LEAP_DAY,
-      description: name,
-      run: async () => {
-        started.resolve();
-        await release.promise;
-        return {};
-      },
-    });
-    // A slow heartbeat: the live run's last beat is up to 20 s old when the skewed instance looks.
-    const live = runtime([job('live')], { instanceId: 'live', leaseMs: 60_000, heartbeatIntervalMs: 20_000 });
-    const running = live.runNow('broadcast-deleter');
-    await started.promise;
-    // Its last heartbeat is now older than the 1 s that the skewed clock would leave of the lease.
-    await waitFor(async () => {
-      const claim = await runs().findOne({ job: 'broadcast-deleter', status: 'running' });
-      return claim?.heartbeat_at && Date.now() - claim.heartbeat_at.getTime() > 1_500;
-    });
-    const ahead = runtime([job('ahead')], {
-      instanceId: 'ahead',
-      leaseMs: 60_000,
-      clock: () => new Date(Date.now() + 59_000),
-    });
-    expect(await ahead.runNow('broadcast-deleter')).toMatchObject({ status: 'skipped' });
-    expect(await runs().countDocuments({ status: 'abandoned' })).toBe(0);
-    release.resolve();
-    expect(await running).toMatchObject({ status: 'succeeded' });
   });
 });

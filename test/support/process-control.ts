@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { afterEach } from 'vitest';
 import {
   type ProcessResult,
   type RunningProcess,
@@ -205,4 +206,11 @@ export function skewedClockEnv(library: string, offsetSeconds: number): Record<s
     FAKETIME: `${offsetSeconds >= 0 ? '+' : ''}${offsetSeconds}s`,
     FAKETIME_DONT_FAKE_MONOTONIC: '1',
   };
+}
+
+/** ScriptProcesses for the current test file: every process a test started is killed after it. */
+export function useScriptProcesses(): ScriptProcesses {
+  const procs = new ScriptProcesses();
+  afterEach(() => procs.killAll());
+  return procs;
 }

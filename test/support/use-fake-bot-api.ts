@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { type FakeBotApi, type FakeBotApiOptions, startFakeBotApi } from './fake-bot-api/index.js';
+import { live } from './live.js';
 
 /**
  * A fake Bot API server for the current file (`'file'`) or a fresh one for each test (`'test'`),
@@ -16,11 +17,5 @@ export function useFakeBotApi(scope: 'file' | 'test' = 'test', options: FakeBotA
     await current?.stop();
     current = undefined;
   });
-  return new Proxy({} as FakeBotApi, {
-    get(_target, property) {
-      if (!current) throw new Error('the fake Bot API is not running (use it inside a test or hook)');
-      const value: unknown = Reflect.get(current, property, current);
-      return typeof value === 'function' ? value.bind(current) : value;
-    },
-  });
+  return live(() => current, 'the fake Bot API');
 }

@@ -1,24 +1,9 @@
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot } from 'grammy';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeBotApi, startFakeBotApi } from '../index.js';
-import { alice, bob, grammyError, manualClock } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { alice, bob, grammyError, useFakeWithBot } from './helpers.js';
 
 describe('fake Bot API: flood control, faults and latency', () => {
-  const clock = manualClock();
-  let fake: FakeBotApi;
-  let bot: Bot;
-
-  beforeEach(async () => {
-    fake = await startFakeBotApi({ now: clock.now });
-    bot = new Bot(fake.token, { client: { apiRoot: fake.apiRoot } });
-    fake.addChat(alice.id, { user: alice });
-    fake.addChat(bob.id, { user: bob });
-  });
-
-  afterEach(async () => {
-    await fake.stop();
-  });
+  const { clock, fake, bot } = useFakeWithBot({ chats: [alice, bob] });
 
   async function refusal(call: Promise<unknown>): Promise<[number, string, unknown]> {
     const error = await grammyError(call);

@@ -1,24 +1,11 @@
-import { Bot } from 'grammy';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../index.js';
-import { alice, grammyError, manualClock, rawCall } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { DESCRIPTIONS } from '../index.js';
+import { alice, grammyError, rawCall, useFakeWithBot } from './helpers.js';
 
 const HOUR_MS = 60 * 60 * 1000;
 
 describe('fake Bot API: deleting messages', () => {
-  const clock = manualClock();
-  let fake: FakeBotApi;
-  let bot: Bot;
-
-  beforeEach(async () => {
-    fake = await startFakeBotApi({ now: clock.now });
-    bot = new Bot(fake.token, { client: { apiRoot: fake.apiRoot } });
-    fake.addChat(alice.id, { user: alice });
-  });
-
-  afterEach(async () => {
-    await fake.stop();
-  });
+  const { clock, fake, bot } = useFakeWithBot({ chats: [alice] });
 
   async function description(call: Promise<unknown>): Promise<[number, string]> {
     const error = await grammyError(call);

@@ -1,4 +1,7 @@
-import { GrammyError } from 'grammy';
+import { Bot, GrammyError } from 'grammy';
+import { beforeEach } from 'vitest';
+import { live } from '../../live.js';
+import { useFakeBotApi } from '../../use-fake-bot-api.js';
 import type { FakeBotApi, FakeUser } from '../index.js';
 
 export const alice: FakeUser = { id: 1001, first_name: 'Alice', username: 'alice' };
@@ -49,4 +52,19 @@ export function signal<T = void>() {
     resolve = done;
   });
   return { promise, resolve };
+}
+
+/**
+ * The set-up every test file of the fake shares: a fresh fake on a hand-moved clock for each test,
+ * a grammY Bot talking to it, and `chats` made known (as if those users had started the bot).
+ */
+export function useFakeWithBot(options: { chats?: readonly FakeUser[] } = {}) {
+  const clock = manualClock();
+  const fake = useFakeBotApi('test', { now: clock.now });
+  let current: Bot | undefined;
+  beforeEach(() => {
+    current = new Bot(fake.token, { client: { apiRoot: fake.apiRoot } });
+    for (const user of options.chats ?? []) fake.addChat(user.id, { user });
+  });
+  return { clock, fake, bot: live(() => current, 'the test bot') };
 }

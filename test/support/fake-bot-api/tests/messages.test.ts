@@ -1,22 +1,10 @@
 import { Bot, InlineKeyboard } from 'grammy';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../index.js';
-import { alice, bob, grammyError, manualClock, rawCall } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { DESCRIPTIONS, startFakeBotApi } from '../index.js';
+import { alice, bob, grammyError, rawCall, useFakeWithBot } from './helpers.js';
 
 describe('fake Bot API: messages', () => {
-  const clock = manualClock();
-  let fake: FakeBotApi;
-  let bot: Bot;
-
-  beforeEach(async () => {
-    fake = await startFakeBotApi({ now: clock.now });
-    bot = new Bot(fake.token, { client: { apiRoot: fake.apiRoot } });
-    fake.addChat(alice.id, { user: alice });
-  });
-
-  afterEach(async () => {
-    await fake.stop();
-  });
+  const { clock, fake, bot } = useFakeWithBot({ chats: [alice] });
 
   async function failure(call: Promise<unknown>) {
     const error = await grammyError(call);

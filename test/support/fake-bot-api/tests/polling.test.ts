@@ -1,21 +1,10 @@
 import { Api, Bot, InlineKeyboard } from 'grammy';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DESCRIPTIONS, type FakeBotApi, startFakeBotApi } from '../index.js';
-import { alice, bob, grammyError, manualClock, rawCall, signal } from './helpers.js';
+import { describe, expect, it, vi } from 'vitest';
+import { DESCRIPTIONS, startFakeBotApi } from '../index.js';
+import { alice, bob, grammyError, rawCall, signal, useFakeWithBot } from './helpers.js';
 
 describe('fake Bot API: bot identity and updates', () => {
-  const clock = manualClock();
-  let fake: FakeBotApi;
-  let bot: Bot;
-
-  beforeEach(async () => {
-    fake = await startFakeBotApi({ now: clock.now });
-    bot = new Bot(fake.token, { client: { apiRoot: fake.apiRoot } });
-  });
-
-  afterEach(async () => {
-    await fake.stop();
-  });
+  const { clock, fake, bot } = useFakeWithBot();
 
   it('answers getMe with the configured bot', async () => {
     const me = await bot.api.getMe();

@@ -1,0 +1,33 @@
+import { MongoClient } from 'mongodb';
+import { afterEach, beforeEach } from 'vitest';
+import { type Collections, getCollections } from '../../db/collections.js';
+import { live } from './live.js';
+import { type MongoEmulator, startMongoEmulator } from './mongo-emulator/index.js';
+
+/**
+ * A MongoDB emulator of the test's own, fresh for each test, that the test may stop and start (an
+ * outage) without disturbing the suite's shared database; with a client and the collections of
+ * `dbName` on it.
+ */
+export function useOwnMongo(dbName: string): { emulator: MongoEmulator; collections: Collections } {
+  let emulator: MongoEmulator | undefined;
+  let client: MongoClient | undefined;
+  let collections: Collections | undefined;
+  beforeEach(async () => {
+    emulator = await startMongoEmulator({ port: 0 });
+    client = new MongoClient(emulator.uri, { serverSelectionTimeoutMS: 5_000 });
+    await client.connect();
+    collections = getCollections(client.db(dbName));
+  });
+  afterEach(async () => {
+    await client?.close();
+    await emulator?.close();
+    client = undefined;
+    emulator = undefined;
+    collections = undefined;
+  });
+  return {
+    emulator: live(() => emulator, 'the MongoDB emulator'),
+    collections: live(() => collections, 'the collections'),
+  };
+}
