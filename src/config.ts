@@ -16,6 +16,8 @@ import {
   positiveNumber,
   text,
   timeZone,
+  webhookSecret,
+  webhookUrl,
 } from './env-fields.js';
 
 /**
@@ -81,6 +83,14 @@ const settingsSchema = z.object({
         }
       }),
   ),
+  BOT_MODE: oneOf(['polling', 'webhook'], 'polling'),
+  BOT_CONCURRENCY: integer({ min: 1, max: 10_000, fallback: 100 }),
+  USER_RATE_LIMIT_PER_MINUTE: integer({ min: 0, max: 100_000, fallback: 60 }),
+  WEBHOOK_URL: webhookUrl,
+  WEBHOOK_SECRET: webhookSecret,
+  WEBHOOK_PORT: integer({ min: 0, max: 65_535, fallback: 8080 }),
+  WEBHOOK_HOST: z.preprocess(blankToUndefined, z.string().default('0.0.0.0')),
+  WEBHOOK_MAX_CONNECTIONS: integer({ min: 1, max: 100, fallback: 40 }),
   HTTP_PORT: integer({ min: 0, max: 65_535, fallback: undefined }),
   HTTP_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
   ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
@@ -132,6 +142,26 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
       maxBroadcastMinutes: limits.maxBroadcastMinutes,
     },
     http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
+    updates: {
+      /** polling: one instance at a time long-polls (a lease); webhook: every replica receives. */
+      mode: e.BOT_MODE,
+      /** Updates handled at once; two updates of one chat never run together. */
+      concurrency: e.BOT_CONCURRENCY,
+      /** Updates one user may send per minute before being slowed down; 0 turns the limit off. */
+      userLimitPerMinute: e.USER_RATE_LIMIT_PER_MINUTE,
+      webhook:
+        e.BOT_MODE === 'webhook' && e.WEBHOOK_URL !== undefined && e.WEBHOOK_SECRET !== undefined
+          ? {
+              url: e.WEBHOOK_URL,
+              /** The path of the public URL is the path served (a load balancer passes it on). */
+              path: new URL(e.WEBHOOK_URL).pathname,
+              secret: e.WEBHOOK_SECRET,
+              port: e.WEBHOOK_PORT,
+              host: e.WEBHOOK_HOST,
+              maxConnections: e.WEBHOOK_MAX_CONNECTIONS,
+            }
+          : undefined,
+    },
     alerts: {
       failureThreshold: e.ALERT_FAILURE_THRESHOLD,
       deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000,
@@ -186,6 +216,18 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     problems.push(
       'MONGODB_URI is required when NODE_ENV=production (a local database is only started in development)',
     );
+  }
+  if (e.BOT_MODE === 'webhook') {
+    if (e.WEBHOOK_URL === undefined) {
+      problems.push(
+        'WEBHOOK_URL is required when BOT_MODE=webhook (the public https URL Telegram posts updates to)',
+      );
+    }
+    if (e.WEBHOOK_SECRET === undefined) {
+      problems.push(
+        'WEBHOOK_SECRET is required when BOT_MODE=webhook (1-256 characters of A-Z a-z 0-9 _ -; Telegram sends it with every update)',
+      );
+    }
   }
   const contentDeleter = deleterOf('content').envVar as keyof Env;
   const broadcastDeleter = deleterOf('broadcasts').envVar as keyof Env;

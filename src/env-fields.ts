@@ -171,6 +171,46 @@ export const httpUrl = (fallback: string) =>
       .transform((value) => value.replace(/\/+$/, '')),
   );
 
+/** Telegram posts updates only to https URLs on these ports (setWebhook refuses others). */
+const WEBHOOK_PORTS = new Set(['', '443', '80', '88', '8443']);
+
+export const webhookUrl = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value === undefined) return;
+      const url = URL.canParse(value) ? new URL(value) : undefined;
+      if (url?.protocol !== 'https:' || url.hostname === '') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be the public https URL Telegram posts updates to, such as https://bot.example.com/telegram/webhook; got "${value}"`,
+        });
+      } else if (!WEBHOOK_PORTS.has(url.port)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must use port 443, 80, 88 or 8443 (the only ports Telegram posts to); got ${url.port}`,
+        });
+      } else if (url.search !== '' || url.hash !== '') {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must not have a query or a fragment (the path alone is matched)',
+        });
+      }
+    }),
+);
+
+export const webhookSecret = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^[A-Za-z0-9_-]{1,256}$/.test(value), {
+      message: 'must be 1-256 characters of A-Z a-z 0-9 _ - (what Telegram allows as secret_token)',
+    }),
+);
+
 export function isValidTimeZone(zone: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });

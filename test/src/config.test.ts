@@ -48,6 +48,7 @@ describe('parseConfig', () => {
           leaseMs: 60_000,
         },
         tokens: { expiryDays: 2, dailyLimit: 3, verifyLinkTemplate: undefined },
+        updates: { mode: 'polling', concurrency: 100, userLimitPerMinute: 60, webhook: undefined },
         content: { defaultDeleteAfterMinutes: 30, protect: true },
       },
     });
@@ -175,5 +176,75 @@ describe('.env.example', () => {
     const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
     const documented = [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
     expect([...documented].sort()).toEqual([...ENV_VARIABLES].sort());
+  });
+});
+
+describe('webhook settings (#12)', () => {
+  const webhook = { BOT_TOKEN: TOKEN, BOT_MODE: 'webhook' };
+
+  it('builds the webhook from the URL, taking its path as the path served', () => {
+    const result = parseConfig({
+      ...webhook,
+      WEBHOOK_URL: 'https://bot.example.com:8443/tg/hook',
+      WEBHOOK_SECRET: 's3cret_-X',
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      config: {
+        updates: {
+          mode: 'webhook',
+          webhook: {
+            url: 'https://bot.example.com:8443/tg/hook',
+            path: '/tg/hook',
+            secret: 's3cret_-X',
+            port: 8080,
+            host: '0.0.0.0',
+            maxConnections: 40,
+          },
+        },
+      },
+    });
+  });
+
+  it.each([
+    [{ WEBHOOK_SECRET: 'x' }, /^WEBHOOK_URL is required when BOT_MODE=webhook/],
+    [{ WEBHOOK_URL: 'https://bot.example.com/hook' }, /^WEBHOOK_SECRET is required when BOT_MODE=webhook/],
+    [
+      { WEBHOOK_URL: 'http://bot.example.com/hook', WEBHOOK_SECRET: 'x' },
+      /^WEBHOOK_URL must be the public https URL/,
+    ],
+    [
+      { WEBHOOK_URL: 'https://bot.example.com:9000/hook', WEBHOOK_SECRET: 'x' },
+      /^WEBHOOK_URL must use port 443, 80, 88 or 8443/,
+    ],
+    [
+      { WEBHOOK_URL: 'https://bot.example.com/hook?x=1', WEBHOOK_SECRET: 'x' },
+      /^WEBHOOK_URL must not have a query/,
+    ],
+    [
+      { WEBHOOK_URL: 'https://bot.example.com/hook', WEBHOOK_SECRET: 'has space' },
+      /^WEBHOOK_SECRET must be 1-256 characters/,
+    ],
+    [
+      { WEBHOOK_URL: 'https://bot.example.com/hook', WEBHOOK_SECRET: 'a'.repeat(257) },
+      /^WEBHOOK_SECRET must be 1-256 characters/,
+    ],
+    [
+      { WEBHOOK_URL: 'https://bot.example.com/hook', WEBHOOK_SECRET: 'x', WEBHOOK_MAX_CONNECTIONS: '101' },
+      /^WEBHOOK_MAX_CONNECTIONS must be between 1 and 100/,
+    ],
+    [{ BOT_MODE: 'push' }, /^BOT_MODE must be one of polling, webhook/],
+    [{ BOT_CONCURRENCY: '0' }, /^BOT_CONCURRENCY must be between 1 and 10000/],
+  ])('refuses bad webhook settings with one line naming the variable: %o', (extra, message) => {
+    const result = parseConfig({ ...webhook, ...extra });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toHaveLength(1);
+    expect(result.problems[0]).toMatch(message);
+    expect(result.problems[0]).not.toContain('\n');
+  });
+
+  it('does not ask for webhook settings in polling mode', () => {
+    expect(parseConfig({ BOT_TOKEN: TOKEN }).ok).toBe(true);
   });
 });
