@@ -1,3 +1,4 @@
+import { sequentialize } from '@grammyjs/runner';
 import { Bot, type MiddlewareFn } from 'grammy';
 import type { Logger } from 'pino';
 import type { BotContext, BotDeps } from './context.js';
@@ -5,6 +6,9 @@ import { adminOnly } from './features/admin/index.js';
 import { membershipFeature } from './features/membership.js';
 import { startFeature } from './features/start.js';
 import { type ApiPolicy, applyInteractivePolicy } from './telegram/api.js';
+import type { UpdatesInFlight } from './updates/in-flight.js';
+import { sequenceKey } from './updates/sequence-key.js';
+import { userLimit } from './updates/user-limit.js';
 
 export interface BotOptions {
   token: string;
@@ -38,7 +42,24 @@ export function updateFacts(deps: Pick<BotDeps, 'adminIds' | 'clock' | 'logger'>
   };
 }
 
-export function installFeatures(bot: Bot<BotContext>, deps: BotDeps): void {
+export interface UpdatePipelineOptions {
+  /** Counts the updates in hand (stops wait for them). */
+  inFlight: UpdatesInFlight;
+  /** USER_RATE_LIMIT_PER_MINUTE; 0 turns the limit off. */
+  userLimitPerMinute: number;
+}
+
+/**
+ * Updates are handled concurrently (the runner, or the webhook's dispatcher), so the order of the
+ * first middlewares matters: counted first, then a flooding user's excess is dropped before it can
+ * queue, then updates of one chat wait for each other, then the features.
+ */
+export function installFeatures(bot: Bot<BotContext>, deps: BotDeps, pipeline: UpdatePipelineOptions): void {
+  bot.use(pipeline.inFlight.middleware());
+  bot.use(
+    userLimit({ perMinute: pipeline.userLimitPerMinute, adminIds: deps.adminIds, logger: deps.logger }),
+  );
+  bot.use(sequentialize<BotContext>((ctx) => sequenceKey(ctx.update)));
   bot.use(updateFacts(deps));
   bot.use(membershipFeature(deps));
   bot.use(startFeature(deps));

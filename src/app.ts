@@ -4,6 +4,7 @@ import type { BotDeps } from '../bot/context.js';
 import type { createBot } from '../bot/create-bot.js';
 import type { Broadcaster } from '../bot/services/broadcaster.js';
 import { describeTelegramError } from '../bot/telegram/errors.js';
+import type { UpdatesInFlight } from '../bot/updates/in-flight.js';
 import type { Database } from '../db/client.js';
 import type { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
@@ -30,6 +31,8 @@ export interface RunningApp {
   runtime: SchedulerRuntime;
   broadcaster: Broadcaster;
   alerts: AlertMonitor;
+  /** The updates being handled right now. */
+  updates: UpdatesInFlight;
   opsUrl: string | undefined;
 }
 
@@ -82,7 +85,7 @@ async function serve(
           }),
         });
   if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
-  const running: RunningApp = { deps, runtime, broadcaster, alerts, opsUrl: ops?.url };
+  const running: RunningApp = { deps, runtime, broadcaster, alerts, updates: app.updates, opsUrl: ops?.url };
 
   const shutdown = new AbortController();
   const budgetMs = config.scheduler.shutdownTimeoutMs;
@@ -90,10 +93,8 @@ async function serve(
   const beginStop = (reason: string) => {
     if (stopping) return stopping;
     logger.info({ reason, budgetMs }, 'stopping: polling, schedulers and broadcasts wind down together');
+    // Polling stops fetching, finishes the updates in hand and confirms them (polling.ts).
     shutdown.abort();
-    // bot.stop() confirms handled updates with one last call; failing that only means Telegram
-    // may deliver those updates again, which is no reason to keep running.
-    bot.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not confirm the last updates'));
     stopping = {
       deadline: Date.now() + budgetMs,
       done: Promise.all([runtime.stop({ timeoutMs: budgetMs }), broadcaster.stop(budgetMs)]).then(() => {}),
@@ -124,6 +125,9 @@ async function serve(
       leaseMs: config.scheduler.leaseMs,
       logger,
       signal: shutdown.signal,
+      stopBudgetMs: budgetMs,
+      inFlight: app.updates,
+      concurrency: config.updates.concurrency,
       allowedUpdates: ['message', 'callback_query', 'my_chat_member'],
       onPolling: () => {
         logger.info({ username: botUsername }, 'bot is polling for updates');

@@ -16,6 +16,7 @@ import {
   createApiPolicy as policyFrom,
 } from '../bot/telegram/api.js';
 import { createRateLimiter } from '../bot/telegram/rate-limiter.js';
+import { UpdatesInFlight } from '../bot/updates/in-flight.js';
 import type { Database } from '../db/client.js';
 import { AlertsRepository } from '../db/repositories/alerts.js';
 import { createRepositories, type Repositories } from '../db/repositories/index.js';
@@ -140,6 +141,8 @@ export interface AppGraph extends Core {
   broadcaster: Broadcaster;
   alerts: AlertMonitor;
   metrics: OpsMetrics;
+  /** The updates being handled right now (a stop waits for them). */
+  updates: UpdatesInFlight;
 }
 
 /**
@@ -201,7 +204,8 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
     ),
     broadcaster,
   };
-  installFeatures(bot, deps);
+  const updates = new UpdatesInFlight();
+  installFeatures(bot, deps, { inFlight: updates, userLimitPerMinute: config.updates.userLimitPerMinute });
   const alerts = new AlertMonitor({
     runs: repos.runHistory,
     alerts: new AlertsRepository(options.database.collections.alerts, instanceId),
@@ -215,5 +219,5 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
     clock,
   });
   alerts.watch(runtime);
-  return { ...core, bot, deps, broadcaster, alerts, metrics };
+  return { ...core, bot, deps, broadcaster, alerts, metrics, updates };
 }

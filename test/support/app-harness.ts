@@ -6,6 +6,17 @@ import { quietSchedules } from './quiet-schedules.js';
 import type { TestDatabase } from './test-db.js';
 import { waitFor } from './wait.js';
 
+/**
+ * The apps of this test file that are running: updates are handled while the next ones are
+ * fetched, so "handled" means no update queued at the fake and none in hand in any app.
+ */
+const runningApps = new Set<RunningApp>();
+
+export function noUpdatesInHand(): boolean {
+  for (const app of runningApps) if (app.updates.size > 0) return false;
+  return true;
+}
+
 export interface TestApp {
   app: RunningApp;
   logs: CapturedLogger;
@@ -55,6 +66,7 @@ export async function startTestApp(
   });
   stoppedEarly.catch(() => {});
   const app = await Promise.race([started, stoppedEarly]);
+  runningApps.add(app);
   return {
     app,
     logs,
@@ -64,7 +76,11 @@ export async function startTestApp(
     now: () => new Date(nowMs),
     stop: async () => {
       controller.abort();
-      await done;
+      try {
+        await done;
+      } finally {
+        runningApps.delete(app);
+      }
     },
   };
 }
@@ -126,11 +142,14 @@ export class TestUser {
   }
 
   private async handled(): Promise<void> {
-    // grammY asks for more updates only after handling the ones it has: an empty queue with a
-    // poll waiting means this update was handled.
-    await waitFor(() => this.fake.pendingUpdateCount() === 0 && this.fake.isLongPolling(), {
-      message: 'the bot handling the update',
-    });
+    // The runner polls again as soon as it has handed the last batch to the handlers: an empty
+    // queue, a poll waiting and no update in hand means this update was handled.
+    await waitFor(
+      () => this.fake.pendingUpdateCount() === 0 && this.fake.isLongPolling() && noUpdatesInHand(),
+      {
+        message: 'the bot handling the update',
+      },
+    );
   }
 }
 
