@@ -188,7 +188,16 @@ export class ChaosInstance {
       maxPoolSize: 20,
     });
     try {
-      await client.connect();
+      // The first connection is not part of any fault schedule: on a loaded machine a 100 ms
+      // server selection can miss once, so it gets a few tries.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.connect();
+          break;
+        } catch (error) {
+          if (attempt >= 5) throw error;
+        }
+      }
     } catch (error) {
       proxy.close();
       link.kill();
