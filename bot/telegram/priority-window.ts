@@ -18,8 +18,12 @@ export interface BulkShare {
   allowance(): BulkAllowance;
   /** A bulk call wants a slot: the share should be (or stay) held. */
   noteDemand(): void;
-  /** Called whenever the allowance may have changed; returns the unsubscribe. */
-  onChange(listener: () => void): () => void;
+  /**
+   * `changed` is called whenever the allowance may have changed; `waiting` tells how many bulk
+   * calls wait (demand that outlasts the share, e.g. while the database is away). Returns the
+   * unsubscribe.
+   */
+  subscribe(subscriber: { changed(): void; waiting(): number }): () => void;
 }
 
 export interface PriorityWindowOptions {
@@ -64,7 +68,10 @@ export class PriorityWindow {
     this.intervalMs = (options.intervalMs ?? 1_000) + this.jitterMarginMs;
     this.now = options.now ?? (() => performance.now());
     this.bulkShare = options.bulkShare;
-    this.unsubscribe = this.bulkShare?.onChange(() => this.pump());
+    this.unsubscribe = this.bulkShare?.subscribe({
+      changed: () => this.pump(),
+      waiting: () => this.queues.bulk.length,
+    });
   }
 
   /** Resolves when the call may go out; rejects with the signal's reason if it aborts first. */
