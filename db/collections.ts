@@ -156,6 +156,18 @@ export interface LeaseDoc {
   expires_at: Date;
 }
 
+/**
+ * An instance that has sent bulk calls in the last few seconds and so holds a share of the bot
+ * token's rate budget (see bot/telegram/shared-rate-budget.ts). `_id` is the instance id; both
+ * times are the database server's.
+ */
+export interface RateShareDoc {
+  _id: string;
+  heartbeat_at: Date;
+  /** Counted as a member until then; the TTL index removes it some time after. */
+  expire_at: Date;
+}
+
 export interface SettingDoc {
   _id: string;
   value: unknown;
@@ -176,6 +188,7 @@ export interface Collections {
   jobControls: Collection<JobControlDoc>;
   leases: Collection<LeaseDoc>;
   alerts: Collection<AlertDoc>;
+  rateShares: Collection<RateShareDoc>;
 }
 
 export const COLLECTION_NAMES = {
@@ -191,6 +204,7 @@ export const COLLECTION_NAMES = {
   jobControls: 'scheduler_jobs',
   leases: 'bot_leases',
   alerts: 'ops_alerts',
+  rateShares: 'rate_shares',
 } as const satisfies Record<keyof Collections, string>;
 
 export function getCollections(db: Db): Collections {
@@ -207,5 +221,6 @@ export function getCollections(db: Db): Collections {
     jobControls: db.collection<JobControlDoc>(COLLECTION_NAMES.jobControls),
     leases: db.collection<LeaseDoc>(COLLECTION_NAMES.leases),
     alerts: db.collection<AlertDoc>(COLLECTION_NAMES.alerts),
+    rateShares: db.collection<RateShareDoc>(COLLECTION_NAMES.rateShares),
   };
 }

@@ -111,6 +111,12 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
     options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
     serves: 'run history retention (RUN_HISTORY_DAYS)',
   },
+  {
+    collection: COLLECTION_NAMES.rateShares,
+    key: { expire_at: 1 },
+    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
+    serves: 'rate budget: members whose heartbeat lapsed disappear (they are not counted from expire_at on)',
+  },
 ];
 
 /**

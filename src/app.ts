@@ -142,6 +142,8 @@ async function serve(
     const { done, deadline } = beginStop('polling ended');
     // An update handler still busy past the budget is not waited for.
     await Promise.all([done, settledBy(polling, deadline)]);
+    // Our share lapses with our last stamp; the others take it over once it has expired.
+    app.rateBudget.close();
     await alerts.stop();
     await ops?.close();
     logger.info('schedulers stopped');

@@ -61,13 +61,15 @@ async function main(): Promise<number> {
     console.error(createRedactor(secrets)(error instanceof Error ? error.message : String(error)));
     return 1;
   }
+  let closeBudget = () => {};
   try {
-    const { runtime } = buildCore({
+    const { runtime, rateBudget } = buildCore({
       config,
       database: opened.database,
       logger,
       instanceId: `cli:${hostname()}:${process.pid}`,
     });
+    closeBudget = () => rateBudget.close();
     const stop = () => void runtime.stop({ timeoutMs: config.scheduler.shutdownTimeoutMs });
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -97,6 +99,7 @@ async function main(): Promise<number> {
     console.log(JSON.stringify({ job: args.job, status: 'failed', result: {} }));
     return 1;
   } finally {
+    closeBudget();
     await opened.close();
   }
 }

@@ -15,11 +15,14 @@ import {
   createBulkApi,
   createApiPolicy as policyFrom,
 } from '../bot/telegram/api.js';
+import type { BulkShare } from '../bot/telegram/priority-window.js';
 import { createRateLimiter } from '../bot/telegram/rate-limiter.js';
+import { type RateBudgetEvent, SharedRateBudget } from '../bot/telegram/shared-rate-budget.js';
 import { UpdatesInFlight } from '../bot/updates/in-flight.js';
 import type { Database } from '../db/client.js';
 import { AlertsRepository } from '../db/repositories/alerts.js';
 import { createRepositories, type Repositories } from '../db/repositories/index.js';
+import { RateSharesRepository } from '../db/repositories/rate-shares.js';
 import { RunsRepository } from '../db/repositories/runs.js';
 import { createJobs, type JobDeps } from '../schedulers/jobs/index.js';
 import { SchedulerRuntime } from '../schedulers/runtime.js';
@@ -39,13 +42,15 @@ export function newInstanceId(prefix = ''): string {
 
 /**
  * One call pipeline per process: the bot's replies and the jobs' deletions share its limits and
- * its flood gate.
+ * its flood gate. `bulkShare` is this instance's part of the bot token's bulk budget when several
+ * instances share it (buildCore's SharedRateBudget).
  */
-export function createApiPolicy(config: Config, observer?: ApiObserver): ApiPolicy {
+export function createApiPolicy(config: Config, observer?: ApiObserver, bulkShare?: BulkShare): ApiPolicy {
   return policyFrom({
     limiter: createRateLimiter({
       maxPerSecond: config.telegram.maxRps,
       perChatPerSecond: config.telegram.perChatRps,
+      ...(bulkShare ? { bulkShare } : {}),
     }),
     maxRetryAfterSeconds: config.telegram.maxRetryAfterSeconds,
     maxRateLimitRetries: 10,
@@ -74,6 +79,8 @@ export interface Core {
   repos: Repositories;
   runs: RunsRepository;
   policy: ApiPolicy;
+  /** This instance's share of the bot token's bulk budget, agreed with the other instances. */
+  rateBudget: SharedRateBudget;
   /** The bulk lane: deletions, notices, broadcasts and alerts wait out flood control. */
   bulkApi: Api;
   jobDeps: JobDeps;
@@ -103,7 +110,13 @@ export function buildCore(options: CoreOptions): Core {
     historyMs: config.scheduler.historyDays * 86_400_000,
     leaseMs: config.scheduler.leaseMs,
   });
-  const policy = createApiPolicy(config, options.observer);
+  const rateBudget = new SharedRateBudget({
+    shares: new RateSharesRepository(database.collections.rateShares),
+    instanceId,
+    maxPerSecond: config.telegram.maxRps,
+    onEvent: logRateBudget(logger.child({ component: 'rate-budget' })),
+  });
+  const policy = createApiPolicy(config, options.observer, rateBudget);
   const bulkApi = createBulkApi(config.botToken, config.telegram.apiRoot, policy);
   const jobDeps: JobDeps = {
     repos,
@@ -132,7 +145,22 @@ export function buildCore(options: CoreOptions): Core {
     heartbeatIntervalMs: Math.max(500, Math.floor(config.scheduler.leaseMs / 6)),
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  return { instanceId, repos, runs, policy, bulkApi, jobDeps, runtime };
+  return { instanceId, repos, runs, policy, rateBudget, bulkApi, jobDeps, runtime };
+}
+
+function logRateBudget(logger: Logger): (event: RateBudgetEvent) => void {
+  return (event) => {
+    if (event.type === 'beat-failed') {
+      logger.warn(
+        { err: event.error },
+        'rate budget: could not reach the database; bulk sending stops if this lasts',
+      );
+    } else if (event.type === 'joined') {
+      logger.debug({ waitMs: Math.round(event.sendingFrom - event.at) }, 'rate budget: joined');
+    } else if (event.type === 'counted') {
+      logger.trace({ members: event.members, allowance: event.allowance }, 'rate budget: counted');
+    }
+  };
 }
 
 export interface AppGraph extends Core {

@@ -1,6 +1,8 @@
 import { autoRetry } from '@grammyjs/auto-retry';
 import { Api, type ApiClientOptions, type Transformer } from 'grammy';
 import { FloodGate } from './flood-gate.js';
+import type { Lane } from './priority-window.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 /** Hooks for metrics: every HTTP call the bot makes, and every 429 Telegram answers. */
 export interface ApiObserver {
@@ -10,8 +12,11 @@ export interface ApiObserver {
 
 /** What every Bot API client of one process shares. */
 export interface ApiPolicy {
-  /** The process-wide limiter (one per process, shared by the bot and the jobs). */
-  limiter: Transformer;
+  /**
+   * The process-wide limiter (one per process, shared by the bot and the jobs): replies take its
+   * interactive entrance, background work its bulk one.
+   */
+  limiter: RateLimiter;
   /** Closed by any 429; bulk calls wait at it (see flood-gate.ts). */
   gate: FloodGate;
   /** An interactive reply asked to wait longer than this fails instead of keeping the user waiting. */
@@ -34,7 +39,7 @@ export const CREATES_MESSAGE = /^(send|copy|forward)/;
  * earlier ones, so a call flows: auto-retry → limiter → flood watch → observer → network.
  */
 export function applyInteractivePolicy(api: Api, policy: ApiPolicy): Api {
-  installCommon(api, policy);
+  installCommon(api, policy, 'interactive');
   api.config.use(
     autoRetry({
       maxRetryAttempts: policy.maxRateLimitRetries,
@@ -54,7 +59,7 @@ export function applyInteractivePolicy(api: Api, policy: ApiPolicy): Api {
  * long that takes. Only the caller's abort signal ends the wait.
  */
 export function applyBulkPolicy(api: Api, policy: ApiPolicy): Api {
-  installCommon(api, policy);
+  installCommon(api, policy, 'bulk');
   api.config.use(async (prev, method, payload, signal) => {
     for (;;) {
       await policy.gate.pass(signal as AbortSignal | undefined);
@@ -75,10 +80,10 @@ export function createBulkApi(
   return applyBulkPolicy(new Api(token, { ...client, apiRoot }), policy);
 }
 
-function installCommon(api: Api, policy: ApiPolicy): void {
+function installCommon(api: Api, policy: ApiPolicy, lane: Lane): void {
   api.config.use(observe(policy.observer));
   api.config.use(watchFloods(policy.gate));
-  api.config.use(policy.limiter);
+  api.config.use(policy.limiter[lane]);
 }
 
 /** Any 429, interactive or bulk, tells the bulk senders to hold back for `retry_after`. */

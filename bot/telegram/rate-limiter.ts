@@ -1,27 +1,50 @@
 import type { Transformer } from 'grammy';
-import pThrottle from 'p-throttle';
+import { type BulkShare, PriorityWindow } from './priority-window.js';
 
 /**
  * Keeps the bot under Telegram's limits before Telegram has to say so: at most `maxPerSecond`
- * calls overall (Telegram allows about 30) and at most `perChatPerSecond` messages sent into any
- * one chat (Telegram asks for about one). Long polling is exempt: it is one call held open.
+ * calls overall (Telegram allows about 30) and, for background work, at most `perChatPerSecond`
+ * messages sent into any one chat (Telegram asks for about one). Long polling is exempt: it is
+ * one call held open.
  */
 export interface RateLimitOptions {
   maxPerSecond: number;
   perChatPerSecond: number;
+  /**
+   * This instance's share of the bot token's bulk budget across instances (see
+   * shared-rate-budget.ts); without it, bulk may use the whole of `maxPerSecond`.
+   */
+  bulkShare?: BulkShare;
+}
+
+/**
+ * One limiter per process with two entrances. `interactive` (replies to a user's own update) only
+ * takes a slot of the overall window, ahead of any bulk call waiting: Telegram lets a chat take a
+ * short burst, and the verify flow's three messages should not take three seconds. `bulk`
+ * (deletions, notices, broadcasts, alerts) is spaced per chat and held to the bulk share.
+ */
+export interface RateLimiter {
+  interactive: Transformer;
+  bulk: Transformer;
 }
 
 const SENDING_METHOD = /^(send|copy|forward)/;
 const EXEMPT_METHODS = new Set(['getUpdates']);
 
-export function createRateLimiter(options: RateLimitOptions): Transformer {
-  // p-throttle's strict mode guarantees the limit over every sliding window, not just per bucket.
-  const globalSlot = pThrottle({ limit: options.maxPerSecond, interval: 1_000, strict: true })(
-    async () => {},
-  );
+export function createRateLimiter(options: RateLimitOptions): RateLimiter {
+  const window = new PriorityWindow({
+    limit: options.maxPerSecond,
+    ...(options.bulkShare ? { bulkShare: options.bulkShare } : {}),
+  });
   const perChat = new ChatSpacing(options.perChatPerSecond);
 
-  return async (prev, method, payload, grammySignal) => {
+  const interactive: Transformer = async (prev, method, payload, grammySignal) => {
+    if (EXEMPT_METHODS.has(method)) return prev(method, payload, grammySignal);
+    await window.acquire('interactive', grammySignal as AbortSignal | undefined);
+    return prev(method, payload, grammySignal);
+  };
+
+  const bulk: Transformer = async (prev, method, payload, grammySignal) => {
     if (EXEMPT_METHODS.has(method)) return prev(method, payload, grammySignal);
     // grammY types its signal with a polyfill's interface; at runtime it is the platform's.
     const signal = grammySignal as AbortSignal | undefined;
@@ -31,7 +54,7 @@ export function createRateLimiter(options: RateLimitOptions): Transformer {
         ? await perChat.take(chatId, signal)
         : undefined;
     try {
-      await abortable(globalSlot(), signal);
+      await window.acquire('bulk', signal);
     } catch (error) {
       perChatTurn?.release(false);
       throw error;
@@ -43,6 +66,8 @@ export function createRateLimiter(options: RateLimitOptions): Transformer {
       perChatTurn?.release(true);
     }
   };
+
+  return { interactive, bulk };
 }
 
 interface Turn {
