@@ -13,6 +13,8 @@ import { Params, toInteger } from './request-params.js';
  */
 export class Dispatcher {
   readonly latencyMs = new Map<string, number>();
+  /** Calls of these methods wait here until the test releases them (see FakeBotApi.holdCalls). */
+  readonly holds = new Map<string, Promise<void>>();
   readonly disabledMethods = new Set<string>();
   /** Calls received and not answered yet, per method (a test can act while one is in flight). */
   readonly inFlight = new Map<string, number>();
@@ -31,6 +33,8 @@ export class Dispatcher {
     this.inFlight.set(recordedName, (this.inFlight.get(recordedName) ?? 0) + 1);
     try {
       if (latency > 0) await sleep(latency);
+      const hold = this.holds.get(recordedName);
+      if (hold !== undefined) await hold;
     } finally {
       this.inFlight.set(recordedName, (this.inFlight.get(recordedName) ?? 1) - 1);
     }
