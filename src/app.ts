@@ -1,4 +1,5 @@
 import { GrammyError, HttpError } from 'grammy';
+import type { Update } from 'grammy/types';
 import { registerCommands } from '../bot/commands.js';
 import type { BotDeps } from '../bot/context.js';
 import type { createBot } from '../bot/create-bot.js';
@@ -9,9 +10,15 @@ import type { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
 import { openDatabase } from './database.js';
 import type { Logger } from './logger.js';
-import { type AlertMonitor, createReadinessCheck, startOpsServer } from './ops/index.js';
+import type { AlertMonitor } from './ops/index.js';
 import { pollWhileLeader } from './polling.js';
 import { StartupError } from './startup-error.js';
+import {
+  createUpdateDispatcher,
+  deleteWebhookBeforePolling,
+  receiveByWebhook,
+  startServers,
+} from './webhook.js';
 import { type AppGraph, buildApp } from './wiring.js';
 
 export interface AppOptions {
@@ -31,6 +38,8 @@ export interface RunningApp {
   broadcaster: Broadcaster;
   alerts: AlertMonitor;
   opsUrl: string | undefined;
+  /** Webhook mode: the local URL the webhook answers on (tests post updates here). */
+  webhookUrl?: string | undefined;
 }
 
 /**
@@ -67,22 +76,27 @@ async function serve(
 ): Promise<void> {
   const { bot, runtime, broadcaster, alerts, deps } = app;
   const botUsername = bot.botInfo.username;
-  const ops =
-    config.http.port === undefined
-      ? undefined
-      : await startOpsServer({
-          port: config.http.port,
-          host: config.http.host,
-          registry: app.metrics.registry,
-          logger: logger.child({ component: 'http' }),
-          readiness: createReadinessCheck({
-            database,
-            botReady: () => bot.isInited(),
-            ...(config.scheduler.enabled ? { runtime } : {}),
-          }),
-        });
-  if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
-  const running: RunningApp = { deps, runtime, broadcaster, alerts, opsUrl: ops?.url };
+  const webhook = config.updates.mode === 'webhook' ? config.updates.webhook : undefined;
+  const dispatcher = webhook ? createUpdateDispatcher(config, app, logger) : undefined;
+  const servers = await startServers({
+    config,
+    logger,
+    app,
+    readiness: {
+      database,
+      botReady: () => bot.isInited(),
+      ...(config.scheduler.enabled ? { runtime } : {}),
+    },
+    ...(dispatcher ? { receive: (update) => dispatcher.accept(update as Update) } : {}),
+  });
+  const running: RunningApp = {
+    deps,
+    runtime,
+    broadcaster,
+    alerts,
+    opsUrl: servers.opsUrl,
+    webhookUrl: servers.webhookUrl,
+  };
 
   const shutdown = new AbortController();
   const budgetMs = config.scheduler.shutdownTimeoutMs;
@@ -91,12 +105,19 @@ async function serve(
     if (stopping) return stopping;
     logger.info({ reason, budgetMs }, 'stopping: polling, schedulers and broadcasts wind down together');
     shutdown.abort();
+    void servers
+      .stopReceiving()
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not close the webhook'));
     // bot.stop() confirms handled updates with one last call; failing that only means Telegram
     // may deliver those updates again, which is no reason to keep running.
     bot.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not confirm the last updates'));
     stopping = {
       deadline: Date.now() + budgetMs,
-      done: Promise.all([runtime.stop({ timeoutMs: budgetMs }), broadcaster.stop(budgetMs)]).then(() => {}),
+      done: Promise.all([
+        runtime.stop({ timeoutMs: budgetMs }),
+        broadcaster.stop(budgetMs),
+        dispatcher?.stop(budgetMs),
+      ]).then(() => {}),
     };
     return stopping;
   };
@@ -117,6 +138,21 @@ async function serve(
     });
     let announced = false;
     options.onStarted?.(running);
+    if (webhook && dispatcher) {
+      polling = receiveByWebhook({
+        bot,
+        webhook,
+        dispatcher,
+        servers,
+        allowedUpdates: ALLOWED_UPDATES,
+        logger,
+        signal: shutdown.signal,
+        onReceiving: () => options.onReady?.(running),
+      });
+      await polling;
+      return;
+    }
+    await deleteWebhookBeforePolling(bot.api);
     polling = pollWhileLeader({
       bot,
       leases: app.repos.leases,
@@ -124,7 +160,7 @@ async function serve(
       leaseMs: config.scheduler.leaseMs,
       logger,
       signal: shutdown.signal,
-      allowedUpdates: ['message', 'callback_query', 'my_chat_member'],
+      allowedUpdates: [...ALLOWED_UPDATES],
       onPolling: () => {
         logger.info({ username: botUsername }, 'bot is polling for updates');
         if (announced) return;
@@ -139,10 +175,13 @@ async function serve(
     // An update handler still busy past the budget is not waited for.
     await Promise.all([done, settledBy(polling, deadline)]);
     await alerts.stop();
-    await ops?.close();
+    await servers.close();
     logger.info('schedulers stopped');
   }
 }
+
+/** The update kinds the bot's features handle; Telegram sends no others. */
+const ALLOWED_UPDATES = ['message', 'callback_query', 'my_chat_member'] as const;
 
 /** Resolves when `work` settles or at `deadline` (epoch ms), whichever comes first. */
 function settledBy(work: Promise<unknown>, deadline: number): Promise<void> {
