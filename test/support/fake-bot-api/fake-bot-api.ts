@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { BotCommand, BotCommandScope, Message, Update, UserFromGetMe } from 'grammy/types';
+import { BotApiError } from './api-error.js';
 import { CommandStore } from './bot-commands.js';
 import { CallLog, type CallRecord, type CallStats } from './call-log.js';
 import {
@@ -354,16 +355,17 @@ export class FakeBotApi {
    * Calls of `method` wait (received, unanswered, counted by callsInFlight) until `release()`:
    * a test can act while the bot is stuck in a call, without timing.
    */
-  holdCalls(method: string): { release(): void } {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
+  holdCalls(method: string): { release(failure?: { status: number; description: string }): void } {
+    let release!: (failure: BotApiError | undefined) => void;
+    const held = new Promise<BotApiError | undefined>((resolve) => {
       release = resolve;
     });
     this.dispatcher.holds.set(method, held);
     return {
-      release: () => {
+      // A failure answers the held calls with it instead, as when the caller's connection broke.
+      release: (failure) => {
         if (this.dispatcher.holds.get(method) === held) this.dispatcher.holds.delete(method);
-        release();
+        release(failure === undefined ? undefined : new BotApiError(failure.status, failure.description));
       },
     };
   }
