@@ -267,3 +267,31 @@ describe('end to end: webhook mode with replicas behind a load balancer', () => 
     }
   }, 120_000);
 });
+
+describe('end to end: switching back to polling', () => {
+  const db = useTestDatabase();
+  const fake = useFakeBotApi('file');
+
+  it('deletes the webhook (keeping waiting updates) before polling, and answers users', async () => {
+    await fetch(`${fake.apiRoot}/bot${fake.token}/setWebhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: WEBHOOK_URL, secret_token: SECRET }),
+    });
+    fake.sendUserMessage({ from: user(601), text: '/start' });
+    const app = await startTestApp(db(), fake);
+    try {
+      // Ours comes first (grammY's bot.start sends one of its own later, without parameters).
+      expect(fake.calls.find((call) => call.method === 'deleteWebhook')?.params).toEqual({
+        drop_pending_updates: false,
+      });
+      expect(fake.webhookSettings().url).toBe('');
+      await waitFor(() => fake.lastBotMessage(601)?.text?.startsWith('Hello, U601!'), {
+        message: 'the update sent while the webhook was set, answered by polling',
+      });
+      expect(fake.calls.filter((call) => call.method === 'getUpdates' && call.status === 409)).toEqual([]);
+    } finally {
+      await app.stop();
+    }
+  });
+});
