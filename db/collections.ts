@@ -175,6 +175,30 @@ export interface SettingDoc {
   updated_by?: number;
 }
 
+export type UpdateInboxState = 'pending' | 'handling' | 'done';
+
+/**
+ * One Telegram update as received, keyed by its update_id, so that a copy delivered again (or to
+ * a second replica) is recognised. `key` orders a chat's updates: at most one update per key is
+ * `handling` at a time, across every instance (a unique partial index).
+ */
+export interface UpdateInboxDoc {
+  _id: number;
+  key: string;
+  state: UpdateInboxState;
+  /** The update itself while it waits or is handled; dropped once done. */
+  update?: Record<string, unknown>;
+  received_at: Date;
+  /** The instance handling it, and when its claim runs out unless renewed (server time). */
+  owner?: string;
+  lease_expires_at?: Date;
+  /** How many times a claim on it was taken; above 1 means an instance died holding it. */
+  attempts: number;
+  done_at?: Date;
+  /** TTL: the record outlives any redelivery of the update by Telegram. */
+  expire_at: Date;
+}
+
 export interface Collections {
   users: Collection<UserDoc>;
   tokens: Collection<TokenDoc>;
@@ -189,6 +213,7 @@ export interface Collections {
   leases: Collection<LeaseDoc>;
   alerts: Collection<AlertDoc>;
   rateShares: Collection<RateShareDoc>;
+  updateInbox: Collection<UpdateInboxDoc>;
 }
 
 export const COLLECTION_NAMES = {
@@ -205,6 +230,7 @@ export const COLLECTION_NAMES = {
   leases: 'bot_leases',
   alerts: 'ops_alerts',
   rateShares: 'rate_shares',
+  updateInbox: 'update_inbox',
 } as const satisfies Record<keyof Collections, string>;
 
 export function getCollections(db: Db): Collections {
@@ -222,5 +248,6 @@ export function getCollections(db: Db): Collections {
     leases: db.collection<LeaseDoc>(COLLECTION_NAMES.leases),
     alerts: db.collection<AlertDoc>(COLLECTION_NAMES.alerts),
     rateShares: db.collection<RateShareDoc>(COLLECTION_NAMES.rateShares),
+    updateInbox: db.collection<UpdateInboxDoc>(COLLECTION_NAMES.updateInbox),
   };
 }

@@ -117,6 +117,36 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
     options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
     serves: 'rate budget: members whose heartbeat lapsed disappear (they are not counted from expire_at on)',
   },
+  {
+    collection: COLLECTION_NAMES.updateInbox,
+    key: { key: 1 },
+    options: { name: 'one_handling_per_key', unique: true, partialFilterExpression: { state: 'handling' } },
+    serves: 'two updates of one chat are never handled at once, on any instance',
+  },
+  {
+    collection: COLLECTION_NAMES.updateInbox,
+    key: { key: 1, state: 1, _id: 1 },
+    options: { name: 'key_state_id' },
+    serves: "claiming a chat's lowest pending update",
+  },
+  {
+    collection: COLLECTION_NAMES.updateInbox,
+    key: { state: 1, _id: 1 },
+    options: { name: 'state_id' },
+    serves: 'the sweep: pending updates nobody took, oldest first',
+  },
+  {
+    collection: COLLECTION_NAMES.updateInbox,
+    key: { state: 1, lease_expires_at: 1 },
+    options: { name: 'state_lease' },
+    serves: 'the sweep: updates whose handler died ({state: handling, lease_expires_at <= now})',
+  },
+  {
+    collection: COLLECTION_NAMES.updateInbox,
+    key: { expire_at: 1 },
+    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
+    serves: 'inbox retention: longer than Telegram keeps redelivering an update',
+  },
 ];
 
 /**

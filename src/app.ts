@@ -1,4 +1,5 @@
 import { GrammyError, HttpError } from 'grammy';
+import type { Update } from 'grammy/types';
 import { registerCommands } from '../bot/commands.js';
 import type { BotDeps } from '../bot/context.js';
 import type { createBot } from '../bot/create-bot.js';
@@ -10,9 +11,15 @@ import type { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
 import { openDatabase } from './database.js';
 import type { Logger } from './logger.js';
-import { type AlertMonitor, createReadinessCheck, startOpsServer } from './ops/index.js';
+import type { AlertMonitor } from './ops/index.js';
 import { pollWhileLeader } from './polling.js';
 import { StartupError } from './startup-error.js';
+import {
+  createUpdateDispatcher,
+  deleteWebhookBeforePolling,
+  receiveByWebhook,
+  startServers,
+} from './webhook.js';
 import { type AppGraph, buildApp } from './wiring.js';
 
 export interface AppOptions {
@@ -34,6 +41,8 @@ export interface RunningApp {
   /** The updates being handled right now. */
   updates: UpdatesInFlight;
   opsUrl: string | undefined;
+  /** Webhook mode: the local URL the webhook answers on (tests post updates here). */
+  webhookUrl?: string | undefined;
 }
 
 /**
@@ -70,22 +79,28 @@ async function serve(
 ): Promise<void> {
   const { bot, runtime, broadcaster, alerts, deps } = app;
   const botUsername = bot.botInfo.username;
-  const ops =
-    config.http.port === undefined
-      ? undefined
-      : await startOpsServer({
-          port: config.http.port,
-          host: config.http.host,
-          registry: app.metrics.registry,
-          logger: logger.child({ component: 'http' }),
-          readiness: createReadinessCheck({
-            database,
-            botReady: () => bot.isInited(),
-            ...(config.scheduler.enabled ? { runtime } : {}),
-          }),
-        });
-  if (ops) logger.info({ url: ops.url }, 'health, readiness and metrics endpoint listening');
-  const running: RunningApp = { deps, runtime, broadcaster, alerts, updates: app.updates, opsUrl: ops?.url };
+  const webhook = config.updates.mode === 'webhook' ? config.updates.webhook : undefined;
+  const dispatcher = webhook ? createUpdateDispatcher(config, app, logger) : undefined;
+  const servers = await startServers({
+    config,
+    logger,
+    app,
+    readiness: {
+      database,
+      botReady: () => bot.isInited(),
+      ...(config.scheduler.enabled ? { runtime } : {}),
+    },
+    ...(dispatcher ? { receive: (update) => dispatcher.accept(update as Update) } : {}),
+  });
+  const running: RunningApp = {
+    deps,
+    runtime,
+    broadcaster,
+    alerts,
+    updates: app.updates,
+    opsUrl: servers.opsUrl,
+    webhookUrl: servers.webhookUrl,
+  };
 
   const shutdown = new AbortController();
   const budgetMs = config.scheduler.shutdownTimeoutMs;
@@ -95,9 +110,16 @@ async function serve(
     logger.info({ reason, budgetMs }, 'stopping: polling, schedulers and broadcasts wind down together');
     // Polling stops fetching, finishes the updates in hand and confirms them (polling.ts).
     shutdown.abort();
+    void servers
+      .stopReceiving()
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not close the webhook'));
     stopping = {
       deadline: Date.now() + budgetMs,
-      done: Promise.all([runtime.stop({ timeoutMs: budgetMs }), broadcaster.stop(budgetMs)]).then(() => {}),
+      done: Promise.all([
+        runtime.stop({ timeoutMs: budgetMs }),
+        broadcaster.stop(budgetMs),
+        dispatcher?.stop(budgetMs),
+      ]).then(() => {}),
     };
     return stopping;
   };
@@ -118,6 +140,21 @@ async function serve(
     });
     let announced = false;
     options.onStarted?.(running);
+    if (webhook && dispatcher) {
+      polling = receiveByWebhook({
+        bot,
+        webhook,
+        dispatcher,
+        servers,
+        allowedUpdates: ALLOWED_UPDATES,
+        logger,
+        signal: shutdown.signal,
+        onReceiving: () => options.onReady?.(running),
+      });
+      await polling;
+      return;
+    }
+    await deleteWebhookBeforePolling(bot.api);
     polling = pollWhileLeader({
       bot,
       leases: app.repos.leases,
@@ -128,7 +165,7 @@ async function serve(
       stopBudgetMs: budgetMs,
       inFlight: app.updates,
       concurrency: config.updates.concurrency,
-      allowedUpdates: ['message', 'callback_query', 'my_chat_member'],
+      allowedUpdates: [...ALLOWED_UPDATES],
       onPolling: () => {
         logger.info({ username: botUsername }, 'bot is polling for updates');
         if (announced) return;
@@ -145,10 +182,13 @@ async function serve(
     // Our share lapses with our last stamp; the others take it over once it has expired.
     app.rateBudget.close();
     await alerts.stop();
-    await ops?.close();
+    await servers.close();
     logger.info('schedulers stopped');
   }
 }
+
+/** The update kinds the bot's features handle; Telegram sends no others. */
+const ALLOWED_UPDATES = ['message', 'callback_query', 'my_chat_member'] as const;
 
 /** Resolves when `work` settles or at `deadline` (epoch ms), whichever comes first. */
 function settledBy(work: Promise<unknown>, deadline: number): Promise<void> {

@@ -10,7 +10,11 @@ if (!loaded.ok) {
   process.exit(1);
 }
 const { config } = loaded;
-const secrets = [config.botToken, config.mongodb.uri];
+const secrets = [
+  config.botToken,
+  config.mongodb.uri,
+  ...(config.updates.webhook ? [config.updates.webhook.secret] : []),
+];
 const logger = createLogger({
   level: config.log.level,
   format: config.log.format,

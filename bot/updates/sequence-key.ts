@@ -1,20 +1,21 @@
-import type { Update } from 'grammy/types';
-
 /**
- * The queue an update belongs to: two updates with one key are never handled at once, updates
- * with different keys never wait for each other. A button press is keyed by who pressed it (the
- * message may be in a chat the user shares with others); everything else by its chat, or by its
- * sender when it has no chat. Updates with neither (none the bot asks for today) run freely.
+ * Which updates must be handled one after another: a user's button presses in the order pressed
+ * (their user id), otherwise a chat's updates in order (its chat id), else the sender's. An update
+ * with none of these runs on its own. Private chat ids equal user ids, so a user's messages and
+ * button presses share one key.
  */
-export function sequenceKey(update: Update): string | undefined {
-  if (update.callback_query) return `user:${update.callback_query.from.id}`;
-  const chat =
-    update.message?.chat ??
-    update.edited_message?.chat ??
-    update.my_chat_member?.chat ??
-    update.chat_member?.chat;
-  if (chat) return `chat:${chat.id}`;
-  const from =
-    update.inline_query?.from ?? update.chosen_inline_result?.from ?? update.pre_checkout_query?.from;
-  return from ? `user:${from.id}` : undefined;
+/** Takes a parsed Update or a webhook's raw JSON body alike (nothing in it is trusted). */
+export function sequenceKey(update: object): string {
+  const body = Object.entries(update).find(([field]) => field !== 'update_id');
+  const [kind, payload] = body ?? ['', undefined];
+  const object = payload !== null && typeof payload === 'object' ? (payload as Record<string, unknown>) : {};
+  const idOf = (value: unknown): number | undefined => {
+    const id = value !== null && typeof value === 'object' ? (value as { id?: unknown }).id : undefined;
+    return typeof id === 'number' && Number.isSafeInteger(id) ? id : undefined;
+  };
+  const message = object.message !== null && typeof object.message === 'object' ? object.message : undefined;
+  const userId = idOf(object.from) ?? idOf(object.user);
+  const chatId = idOf(object.chat) ?? idOf((message as { chat?: unknown } | undefined)?.chat);
+  const id = kind === 'callback_query' ? (userId ?? chatId) : (chatId ?? userId);
+  return id === undefined ? `update:${String((update as { update_id?: unknown }).update_id)}` : String(id);
 }

@@ -8,6 +8,7 @@ import { RunHistory } from './runs.js';
 import { SettingsRepository } from './settings.js';
 import { TokenCountsRepository } from './token-counts.js';
 import { TokensRepository } from './tokens.js';
+import { UpdateInboxRepository } from './update-inbox.js';
 import { UsersRepository } from './users.js';
 
 /**
@@ -25,6 +26,7 @@ export interface Repositories {
   pendingDeletions: PendingDeletionsRepository;
   broadcasts: BroadcastsRepository;
   settings: SettingsRepository;
+  updateInbox: UpdateInboxRepository;
 }
 
 export function createRepositories(collections: Collections): Repositories {
@@ -39,6 +41,7 @@ export function createRepositories(collections: Collections): Repositories {
     pendingDeletions: new PendingDeletionsRepository(collections.pendingDeletions),
     broadcasts: new BroadcastsRepository(collections.broadcasts, collections.broadcastMessages),
     settings: new SettingsRepository(collections.settings),
+    updateInbox: new UpdateInboxRepository(collections.updateInbox),
   };
 }
 
@@ -48,5 +51,6 @@ export {
   SettingsRepository,
   TokenCountsRepository,
   TokensRepository,
+  UpdateInboxRepository,
   UsersRepository,
 };

@@ -9,7 +9,15 @@ export {
 } from './alerts.js';
 export { DeadlineExceededError, withDeadline } from './deadline.js';
 export { type DeletionBacklog, type DeletionBacklogSource, readDeletionBacklog } from './deletion-backlog.js';
-export { type OpsServer, type OpsServerOptions, startOpsServer } from './http-server.js';
+export {
+  type HttpServer,
+  type HttpServerOptions,
+  type OpsServer,
+  type OpsServerOptions,
+  startHttpServer,
+  startOpsServer,
+  type WebhookRoute,
+} from './http-server.js';
 export {
   type ApiCallResult,
   apiCallResult,

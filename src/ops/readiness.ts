@@ -6,7 +6,7 @@ export interface ReadinessReport {
    * `ok` for a passing check (and `disabled` for schedulers turned off), otherwise what is wrong in
    * a few words; never a secret.
    */
-  checks: { mongodb: string; telegram: string; scheduler: string };
+  checks: { mongodb: string; telegram: string; scheduler: string; webhook?: string };
 }
 
 export type ReadinessCheck = () => Promise<ReadinessReport>;
@@ -18,6 +18,11 @@ export interface ReadinessSources {
   botReady: () => boolean;
   /** Leave out when the schedulers are disabled (SCHEDULERS_ENABLED=false): the check then passes. */
   runtime?: { readonly isStarted: boolean } | undefined;
+  /**
+   * Webhook mode only: `ok` once the webhook server listens and Telegram accepted setWebhook,
+   * otherwise what is missing. Left out in polling mode (no `webhook` check in the report).
+   */
+  webhook?: () => string;
   /** Bound on the database ping, below Kubernetes' default probe timeout of 1 s. */
   timeoutMs?: number;
 }
@@ -55,9 +60,14 @@ export function createReadinessCheck(sources: ReadinessSources): ReadinessCheck 
     const telegram = safely(sources.botReady) ? 'ok' : 'getMe has not succeeded yet';
     const scheduler =
       sources.runtime === undefined ? 'disabled' : sources.runtime.isStarted ? 'ok' : 'not started';
+    const webhook = sources.webhook?.();
     return {
-      ready: mongodb === 'ok' && telegram === 'ok' && scheduler !== 'not started',
-      checks: { mongodb, telegram, scheduler },
+      ready:
+        mongodb === 'ok' &&
+        telegram === 'ok' &&
+        scheduler !== 'not started' &&
+        (webhook === undefined || webhook === 'ok'),
+      checks: { mongodb, telegram, scheduler, ...(webhook === undefined ? {} : { webhook }) },
     };
   };
 }

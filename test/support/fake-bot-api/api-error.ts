@@ -61,6 +61,14 @@ export const DESCRIPTIONS = {
   botCommandInvalid: 'Bad Request: BOT_COMMAND_INVALID',
   botBlocked: 'Forbidden: bot was blocked by the user',
   userDeactivated: 'Forbidden: user is deactivated',
+  webhookActiveConflict:
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+  terminatedBySetWebhook: 'Conflict: terminated by setWebhook request',
+  invalidWebhookUrl: 'Bad Request: invalid webhook URL specified',
+  secretTokenTooLong: 'Bad Request: secret token is too long',
+  secretTokenUnallowedCharacters: 'Bad Request: secret token contains unallowed characters',
+  webhookNeedsHttps: 'Bad Request: bad webhook: An HTTPS URL must be provided for webhook',
+  webhookPortForbidden: 'Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443',
   getUpdatesConflict:
     'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
 } as const;

@@ -13,6 +13,8 @@ import { Params, toInteger } from './request-params.js';
  */
 export class Dispatcher {
   readonly latencyMs = new Map<string, number>();
+  /** Calls of these methods wait here until the test releases them (see FakeBotApi.holdCalls). */
+  readonly holds = new Map<string, Promise<BotApiError | undefined>>();
   readonly disabledMethods = new Set<string>();
   /** Calls received and not answered yet, per method (a test can act while one is in flight). */
   readonly inFlight = new Map<string, number>();
@@ -29,8 +31,11 @@ export class Dispatcher {
     const recordedName = method ?? request.method;
     const latency = this.latencyMs.get(recordedName) ?? this.latencyMs.get('*') ?? 0;
     this.inFlight.set(recordedName, (this.inFlight.get(recordedName) ?? 0) + 1);
+    let heldFailure: BotApiError | undefined;
     try {
       if (latency > 0) await sleep(latency);
+      const hold = this.holds.get(recordedName);
+      if (hold !== undefined) heldFailure = await hold;
     } finally {
       this.inFlight.set(recordedName, (this.inFlight.get(recordedName) ?? 1) - 1);
     }
@@ -39,6 +44,7 @@ export class Dispatcher {
     let body: unknown;
     let error: BotApiError | undefined;
     try {
+      if (heldFailure !== undefined) throw heldFailure;
       const result = await this.run(method, request);
       body =
         result instanceof ResultWithDescription

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import type { BotCommand, BotCommandScope, Message, UserFromGetMe } from 'grammy/types';
+import type { BotCommand, BotCommandScope, Message, Update, UserFromGetMe } from 'grammy/types';
+import { BotApiError } from './api-error.js';
 import { CommandStore } from './bot-commands.js';
 import { CallLog, type CallRecord, type CallStats } from './call-log.js';
 import {
@@ -23,6 +24,7 @@ import {
 } from './simulated-users.js';
 import { type BotIdentity, type ChatKind, type FakeUser, getMeJson } from './telegram-objects.js';
 import { UpdateQueue } from './update-queue.js';
+import { type WebhookSettings, WebhookState } from './webhook-settings.js';
 
 export interface FakeBotApiOptions {
   /** 0 (default) picks a free port. */
@@ -87,6 +89,7 @@ export class FakeBotApi {
   private readonly state: FakeBotState;
   private readonly store: ChatStore;
   private readonly updates: UpdateQueue;
+  private readonly webhook: WebhookState;
   private readonly commandStore = new CommandStore();
   private readonly callbacks: CallbackQueries;
   private readonly faults = new FaultInjector();
@@ -103,12 +106,14 @@ export class FakeBotApi {
     this.clock = options.now ?? Date.now;
     this.store = new ChatStore(bot);
     this.updates = new UpdateQueue(() => this.clock());
+    this.webhook = new WebhookState(this.updates);
     this.callbacks = new CallbackQueries(bot.id);
     this.callLog = new CallLog(options.recordCalls ?? true);
     this.state = {
       bot,
       store: this.store,
       updates: this.updates,
+      webhook: this.webhook,
       commands: this.commandStore,
       callbacks: this.callbacks,
       unknownChats: options.unknownChats ?? 'chat-not-found',
@@ -298,6 +303,20 @@ export class FakeBotApi {
     return this.commandStore.all();
   }
 
+  /** The webhook set with setWebhook (`url` empty when none), secret included, for assertions. */
+  webhookSettings(): WebhookSettings {
+    return this.webhook.current;
+  }
+
+  /**
+   * Takes the updates waiting for delivery and forgets them, as a webhook delivery answered 2xx
+   * does. Tests post them to the bot's webhook themselves: they play Telegram's side (and the
+   * load balancer's), which the fake cannot, since Telegram only posts to public https URLs.
+   */
+  takeWebhookUpdates(): Update[] {
+    return this.updates.drain();
+  }
+
   pendingUpdateCount(): number {
     return this.updates.pendingCount();
   }
@@ -330,6 +349,25 @@ export class FakeBotApi {
   setLatency(method: string, ms: number): void {
     if (ms > 0) this.dispatcher.latencyMs.set(method, ms);
     else this.dispatcher.latencyMs.delete(method);
+  }
+
+  /**
+   * Calls of `method` wait (received, unanswered, counted by callsInFlight) until `release()`:
+   * a test can act while the bot is stuck in a call, without timing.
+   */
+  holdCalls(method: string): { release(failure?: { status: number; description: string }): void } {
+    let release!: (failure: BotApiError | undefined) => void;
+    const held = new Promise<BotApiError | undefined>((resolve) => {
+      release = resolve;
+    });
+    this.dispatcher.holds.set(method, held);
+    return {
+      // A failure answers the held calls with it instead, as when the caller's connection broke.
+      release: (failure) => {
+        if (this.dispatcher.holds.get(method) === held) this.dispatcher.holds.delete(method);
+        release(failure === undefined ? undefined : new BotApiError(failure.status, failure.description));
+      },
+    };
   }
 
   /** The method then answers 404 Not Found, as Telegram does for methods it does not know. */

@@ -105,6 +105,31 @@ export class UpdateQueue {
     });
   }
 
+  /** The kinds set with allowed_updates, or undefined for Telegram's default set. */
+  allowedUpdates(): string[] | undefined {
+    return this.allowed === undefined ? undefined : [...this.allowed];
+  }
+
+  /**
+   * Takes every waiting update and forgets it, as a webhook delivery that got 2xx does; the test
+   * then posts them to the bot, playing Telegram's side of the webhook.
+   */
+  drain(): Update[] {
+    this.expire();
+    const updates = this.updates.map((queued) => queued.update);
+    this.updates = [];
+    return updates;
+  }
+
+  /** Ends a waiting long poll with 409 (setWebhook does this to a poll in progress). */
+  abortPoll(description: string): void {
+    const poll = this.poll;
+    if (poll === undefined) return;
+    this.poll = undefined;
+    clearTimeout(poll.timer);
+    poll.reject(new BotApiError(409, description));
+  }
+
   /** Ends a waiting long poll with an empty result (used when the server stops). */
   close(): void {
     this.closed = true;

@@ -4,6 +4,7 @@ import type { ChatStore } from '../chat-store.js';
 import type { Params } from '../request-params.js';
 import type { BotIdentity } from '../telegram-objects.js';
 import type { UpdateQueue } from '../update-queue.js';
+import type { WebhookState } from '../webhook-settings.js';
 
 /**
  * What to do with a chat id the fake has never seen. Telegram answers "chat not found" for a user
@@ -17,6 +18,7 @@ export interface FakeBotState {
   readonly bot: BotIdentity;
   readonly store: ChatStore;
   readonly updates: UpdateQueue;
+  readonly webhook: WebhookState;
   readonly commands: CommandStore;
   readonly callbacks: CallbackQueries;
   readonly unknownChats: UnknownChatPolicy;

@@ -9,7 +9,7 @@ import {
   sendChatAction,
   sendMessage,
 } from './messages.js';
-import { deleteWebhook, getMe, getUpdates, getWebhookInfo } from './updates.js';
+import { deleteWebhook, getMe, getUpdates, getWebhookInfo, setWebhook } from './updates.js';
 
 export type { FakeBotState, MethodContext, MethodHandler, UnknownChatPolicy } from './context.js';
 export { ResultWithDescription } from './context.js';
@@ -18,6 +18,7 @@ export { ResultWithDescription } from './context.js';
 export const METHODS: Readonly<Record<string, MethodHandler>> = {
   getMe,
   getUpdates,
+  setWebhook,
   deleteWebhook,
   getWebhookInfo,
   sendMessage,
