@@ -1,3 +1,5 @@
+import type { InteractiveFigures, LatencyFigures } from './interactive/scenarios.js';
+
 export interface RunFigures {
   impl: 'ours' | 'baseline';
   wallSeconds: number;
@@ -30,8 +32,17 @@ export interface BenchDocument {
   date: string;
   durationSeconds: number;
   machine: Record<string, string | number>;
-  settings: { telegramMaxRps: number; fakeGlobalRpsFactor: number; fakePerChatRps: number; quick: boolean };
+  settings: {
+    telegramMaxRps: number;
+    fakeGlobalRpsFactor: number;
+    fakePerChatRps: number;
+    quick: boolean;
+    users?: number;
+    baselineUsers?: number;
+  };
   scenarios: ScenarioFigures[];
+  /** Many users at once (#12). */
+  interactive?: InteractiveFigures[];
 }
 
 /** "4.0× fewer" / "1.3× more" / "same": ours against the baseline, lower is better. */
@@ -53,6 +64,60 @@ function outcome(figures: RunFigures): string {
   if (c.countersExpectedLeft !== undefined)
     return `${c.countersLeft} left (expect ${c.countersExpectedLeft})`;
   return '-';
+}
+
+const ms = (value: number | undefined) => (value === undefined ? '-' : `${Math.round(value)}`);
+const lat = (figures: LatencyFigures | undefined) =>
+  figures === undefined ? '-' : `${ms(figures.p50)} / ${ms(figures.p99)}`;
+
+/** The many-users scenarios: one row per run, then the broadcast of three instances. */
+export function formatInteractive(items: readonly InteractiveFigures[]): string {
+  const rows: string[] = [
+    '| scenario | impl | users served (exactly) | all served after (s) | s per user | updates/s | latency p50 / p99 (ms) | Bot API calls | calls/s mean / max 1-s window (TELEGRAM_MAX_RPS) | 429s | other errors | note |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  const broadcasts: string[] = [];
+  for (const item of items) {
+    if (item.kind === 'broadcast') {
+      const c = item.combined;
+      broadcasts.push(
+        `${item.title}: combined Bot API calls ${c.calls} over ${c.busySeconds.toFixed(1)} s busy; ` +
+          `max 1-s window ${c.maxSlidingWindow} (${((c.maxSlidingWindow / item.maxRps) * 100).toFixed(0)}% of TELEGRAM_MAX_RPS=${item.maxRps}; whole clock seconds: max ${c.maxClockSecond}), ` +
+          `mean over the busy period ${c.meanPerSecond.toFixed(0)}/s (${((c.meanPerSecond / item.maxRps) * 100).toFixed(0)}%); ` +
+          `429s ${item.answers429}; copies per second by clock second [${c.perSecond.join(', ')}]; ` +
+          `per instance: ${item.perInstance.map((p) => `${p.delivered}/${p.total} delivered, ${p.failed} failed, ${(p.wallMs / 1000).toFixed(1)} s, ${p.status}`).join('; ')}; ` +
+          `users holding all ${item.instances} copies: ${item.usersWithAllCopies}/${item.recipients}`,
+      );
+      continue;
+    }
+    if (item.skipped) {
+      rows.push(`| ${item.title} | - | | | | | | | | | | skipped: ${item.skipped} |`);
+      continue;
+    }
+    item.runs.forEach((run, index) => {
+      const errors = Object.entries(run.otherErrors)
+        .map(([status, count]) => `${count}×${status}`)
+        .join(', ');
+      const notes = [
+        run.note,
+        run.firstStepLatencyMs
+          ? `verification link p50/p99 ${lat(run.firstStepLatencyMs)} ms; whole flow p50/p99 ${lat(run.flowLatencyMs)} ms`
+          : undefined,
+        run.perReplica
+          ? `replicas got ${run.perReplica.join('/')} updates, ${run.webhookFailures} non-2xx`
+          : undefined,
+      ].filter(Boolean);
+      rows.push(
+        `| ${index === 0 ? item.title : ''} | ${run.impl} | ${run.usersServed}/${run.users} (${run.usersExact}) | ${run.seconds.toFixed(1)} | ${run.secondsPerUser.toFixed(3)} | ${run.updatesPerSecond.toFixed(0)} | ${lat(run.latencyMs)} | ${run.botApiCalls} | ${run.rate.meanPerSecond.toFixed(0)} / ${run.rate.maxSlidingWindow} (${run.maxRps}) | ${run.answers429} | ${errors || '-'} | ${notes.join('; ')} |`,
+      );
+    });
+    if (item.speedUpPerUser !== undefined && item.runs.length === 2) {
+      rows.push(
+        `| | **time per user, baseline ÷ ours** | | | ${item.speedUpPerUser.toFixed(1)}× sooner | | | | | | | |`,
+      );
+    }
+  }
+  return [...rows, ...(broadcasts.length > 0 ? ['', ...broadcasts] : [])].join('\n');
 }
 
 export function formatReport(document: BenchDocument): string {
@@ -81,7 +146,14 @@ export function formatReport(document: BenchDocument): string {
     `${document.command} — ${document.date}, ${document.durationSeconds.toFixed(0)} s`,
     `machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; database: ${m.database}`,
     `TELEGRAM_MAX_RPS=${document.settings.telegramMaxRps} unless a scenario says otherwise; the fake Bot API answers 429 above 1.2 × that overall or ${document.settings.fakePerChatRps} message/s per chat`,
-    '',
-    ...rows,
+    ...(document.scenarios.length > 0 ? ['', ...rows] : []),
+    ...(document.interactive && document.interactive.length > 0
+      ? [
+          '',
+          `Many users at once: ours ${document.settings.users} users, baseline ${document.settings.baselineUsers} users`,
+          '',
+          formatInteractive(document.interactive),
+        ]
+      : []),
   ].join('\n');
 }

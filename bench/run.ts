@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --quick] [--rps N] [--out FILE] [--only idle,message-deleter,...]
+ * npm run bench [-- --quick] [--rps N] [--out FILE] [--only idle,message-deleter,...|interactive]
+ *     [--users N] [--baseline-users N]
  *
  * Each scenario is seeded into a fresh database, then run once by our job and once by a baseline
  * written the seed's way, each in its own process (bench/runner.ts), against the fake Bot API in
@@ -11,14 +12,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
+import { INTERACTIVE_IDS, type InteractiveFigures, runInteractive } from './interactive/scenarios.js';
+import { control, ROOT, startService, stopService, TSX } from './processes.js';
 import { formatReport, type RunFigures, type ScenarioFigures } from './report.js';
 import { type Scenario, type SeedContext, scenarios } from './scenarios.js';
-
-const ROOT = resolve(import.meta.dirname, '..');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
 
 const { values } = parseArgs({
   options: {
@@ -26,30 +25,32 @@ const { values } = parseArgs({
     rps: { type: 'string', default: '1000' },
     out: { type: 'string' },
     only: { type: 'string' },
+    'baseline-users': { type: 'string' },
+    users: { type: 'string', default: '1000' },
   },
 });
 const quick = values.quick === true;
 const rps = Number(values.rps);
 if (!Number.isInteger(rps) || rps < 1) throw new Error('--rps must be a positive whole number');
-const out = resolve(values.out ?? join(ROOT, 'bench/results', quick ? 'quick.json' : 'full.json'));
-
-/** Starts a TypeScript entry point and resolves with its first stdout line. */
-function startService(script: string, args: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(TSX, [join(ROOT, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolvePromise, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolvePromise({ child, line }));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
-  });
+const users = Number(values.users);
+const baselineUsers = Number(values['baseline-users'] ?? (quick ? 100 : 1000));
+for (const [flag, value] of [
+  ['--users', users],
+  ['--baseline-users', baselineUsers],
+] as const) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${flag} must be a positive whole number`);
 }
-
-function stopService(child: ChildProcess): Promise<void> {
-  return new Promise((resolvePromise) => {
-    if (child.exitCode !== null) return resolvePromise();
-    child.once('exit', () => resolvePromise());
-    child.kill('SIGTERM');
-  });
-}
+const only = values.only?.split(',');
+/** `--only interactive` selects every many-users scenario. */
+const interactiveSelected = INTERACTIVE_IDS.filter(
+  (id) => !only || only.includes(id) || only.includes('interactive'),
+);
+const onlyInteractive =
+  only !== undefined && scenarios(quick).every((scenario) => !only.includes(scenario.id));
+const out = resolve(
+  values.out ??
+    join(ROOT, 'bench/results', onlyInteractive ? 'interactive.json' : quick ? 'quick.json' : 'full.json'),
+);
 
 function runRunner(
   impl: 'ours' | 'baseline',
@@ -71,17 +72,6 @@ function runRunner(
       resolvePromise(JSON.parse(last) as Record<string, unknown>);
     });
   });
-}
-
-async function control(url: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(`${url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = (await response.json()) as Record<string, unknown>;
-  if (!response.ok) throw new Error(`control ${path}: ${JSON.stringify(json)}`);
-  return json;
 }
 
 async function runScenario(
@@ -171,21 +161,31 @@ async function main(): Promise<void> {
     mongoUri = service.line.trim();
   }
   const figures: ScenarioFigures[] = [];
+  let interactive: InteractiveFigures[] = [];
   try {
-    const selected = scenarios(quick).filter(
-      (scenario) => !values.only || values.only.split(',').includes(scenario.id),
-    );
+    const selected = scenarios(quick).filter((scenario) => !only || only.includes(scenario.id));
     for (const scenario of selected) {
       process.stderr.write(`bench: ${scenario.title}\n`);
       const baseline = await runScenario(scenario, 'baseline', mongoUri);
       const ours = await runScenario(scenario, 'ours', mongoUri);
       figures.push({ id: scenario.id, title: scenario.title, job: scenario.job, baseline, ours });
     }
+    interactive = await runInteractive(
+      {
+        mongoUri,
+        maxRps: rps,
+        users,
+        baselineUsers,
+        recipients: users,
+        log: (line) => process.stderr.write(`${line}\n`),
+      },
+      interactiveSelected,
+    );
   } finally {
     if (emulator) await stopService(emulator);
   }
   const document = {
-    command: `npm run bench${quick ? ' -- --quick' : ''}${values.rps === '1000' ? '' : ` --rps ${rps}`}`,
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.replace(/ -- $/, ''),
     date: new Date().toISOString(),
     durationSeconds: (Date.now() - started) / 1000,
     machine: {
@@ -196,8 +196,16 @@ async function main(): Promise<void> {
       node: process.version,
       database: emulator ? 'project MongoDB emulator (separate process)' : 'MONGODB_URI',
     },
-    settings: { telegramMaxRps: rps, fakeGlobalRpsFactor: 1.2, fakePerChatRps: 1, quick },
+    settings: {
+      telegramMaxRps: rps,
+      fakeGlobalRpsFactor: 1.2,
+      fakePerChatRps: 1,
+      quick,
+      users,
+      baselineUsers,
+    },
     scenarios: figures,
+    interactive,
   };
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(document, null, 2)}\n`);

@@ -21,6 +21,10 @@ import type { FakeUser } from './telegram-objects.js';
  *   POST   /methods/disable { method }   and   POST /methods/enable { method }
  *   GET    /messages[?chatId=N[&ids=1]]  visible/deleted counts overall or for one chat (with ids)
  *   POST   /users/message   { from, text, chatId?, replyTo? }
+ *   POST   /users/messages  { messages: [{ from, text, chatId?, replyTo? }] }   many at once (one answer)
+ *   GET    /updates         { pending, longPolling }: queued updates and whether a getUpdates waits
+ *   GET    /calls[?from=N]  recorded calls from index N on (needs --record-calls): time, method,
+ *                           chatId, status, and the text of sendMessage; `next` is the index to ask next
  *   POST   /users/block | /users/unblock | /users/deactivate   { userId }
  *
  * `times: "Infinity"` (or null) makes a fault permanent, since JSON has no Infinity.
@@ -99,6 +103,23 @@ function route(
           ...(body.replyTo === undefined ? {} : { replyTo: requiredNumber(body.replyTo, 'replyTo') }),
         }),
       };
+    case 'POST /users/messages': {
+      if (!Array.isArray(body.messages)) throw new Error('"messages" must be an array');
+      const sent = body.messages.map((entry: unknown, index) => {
+        const input = (entry ?? {}) as Record<string, unknown>;
+        return api.sendUserMessage({
+          from: input.from as FakeUser,
+          text: requiredString(input.text, `messages[${index}].text`),
+          ...(input.chatId === undefined ? {} : { chatId: requiredNumber(input.chatId, 'chatId') }),
+          ...(input.replyTo === undefined ? {} : { replyTo: requiredNumber(input.replyTo, 'replyTo') }),
+        }).message_id;
+      });
+      return { messageIds: sent, at: api.now() };
+    }
+    case 'GET /updates':
+      return { pending: api.pendingUpdateCount(), longPolling: api.isLongPolling() };
+    case 'GET /calls':
+      return calls(api, search);
     case 'POST /users/block':
       api.blockBot(requiredNumber(body.userId, 'userId'));
       return {};
@@ -142,6 +163,27 @@ function seed(api: FakeBotApi, body: Record<string, unknown>): Record<string, un
     seededMessages: chatCount * messagesPerChat,
     ...(range.includeRanges === true ? { chats: ranges } : {}),
   };
+}
+
+/** Recorded calls in a compact form, for benchmarks that follow replies as they are sent. */
+function calls(api: FakeBotApi, search: URLSearchParams): Record<string, unknown> {
+  const all = api.calls;
+  const from = Math.max(0, Number(search.get('from') ?? '0') || 0);
+  if (all.length === 0 && api.stats().totalCalls > 0) {
+    throw new Error('calls are not recorded: start the fake with --record-calls');
+  }
+  const page = all.slice(from).map((call) => {
+    const chatId = Number(call.params.chat_id);
+    const text = call.method === 'sendMessage' ? call.params.text : undefined;
+    return {
+      time: call.time,
+      method: call.method,
+      ...(Number.isFinite(chatId) ? { chatId } : {}),
+      status: call.status,
+      ...(typeof text === 'string' ? { text } : {}),
+    };
+  });
+  return { calls: page, next: from + page.length };
 }
 
 function messages(api: FakeBotApi, search: URLSearchParams): Record<string, unknown> {
