@@ -84,9 +84,10 @@ export function formatInteractive(items: readonly InteractiveFigures[]): string 
         `${item.title}: combined Bot API calls ${c.calls} over ${c.busySeconds.toFixed(1)} s busy; ` +
           `max 1-s window ${c.maxSlidingWindow} (${((c.maxSlidingWindow / item.maxRps) * 100).toFixed(0)}% of TELEGRAM_MAX_RPS=${item.maxRps}; whole clock seconds: max ${c.maxClockSecond}), ` +
           `mean over the busy period ${c.meanPerSecond.toFixed(0)}/s (${((c.meanPerSecond / item.maxRps) * 100).toFixed(0)}%); ` +
-          `429s ${item.answers429}; copies per second by clock second [${c.perSecond.join(', ')}]; ` +
+          `429s ${item.answers429}; calls per clock second [${c.perSecond.join(', ')}]; ` +
           `per instance: ${item.perInstance.map((p) => `${p.delivered}/${p.total} delivered, ${p.failed} failed, ${(p.wallMs / 1000).toFixed(1)} s, ${p.status}`).join('; ')}; ` +
-          `users holding all ${item.instances} copies: ${item.usersWithAllCopies}/${item.recipients}`,
+          `users holding all ${item.instances} copies: ${item.usersWithAllCopies}/${item.recipients}; ` +
+          `copies accepted ${item.copiesDelivered}/${item.instances * item.recipients}${item.timedOut ? ' (NOT FINISHED when the bench stopped waiting)' : ''}`,
       );
       continue;
     }
