@@ -118,7 +118,8 @@ export function formatInteractive(items: readonly InteractiveFigures[]): string 
       );
     }
   }
-  return [...rows, ...(broadcasts.length > 0 ? ['', ...broadcasts] : [])].join('\n');
+  const table = rows.length > 2 ? rows : [];
+  return [...table, ...(table.length > 0 && broadcasts.length > 0 ? [''] : []), ...broadcasts].join('\n');
 }
 
 export function formatReport(document: BenchDocument): string {
