@@ -51,6 +51,7 @@ let stopping = false;
 const stop = () => {
   if (stopping) return;
   stopping = true;
+  app.rateBudget.close();
   app.bot
     .stop()
     .catch(() => undefined)
