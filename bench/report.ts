@@ -82,7 +82,8 @@ export function formatInteractive(items: readonly InteractiveFigures[]): string 
       const c = item.combined;
       broadcasts.push(
         `${item.title}: combined Bot API calls ${c.calls} over ${c.busySeconds.toFixed(1)} s busy; ` +
-          `max 1-s window ${c.maxSlidingWindow} (${((c.maxSlidingWindow / item.maxRps) * 100).toFixed(0)}% of TELEGRAM_MAX_RPS=${item.maxRps}; whole clock seconds: max ${c.maxClockSecond}), ` +
+          `max 1-s window ${c.maxSlidingWindow} (${((c.maxSlidingWindow / item.maxRps) * 100).toFixed(0)}% of TELEGRAM_MAX_RPS=${item.maxRps}, starting ${c.maxWindowAt.toFixed(1)} s in; whole clock seconds: max ${c.maxClockSecond}), ` +
+          `copies alone: max 1-s window ${item.copies.maxSlidingWindow}, mean ${item.copies.meanPerSecond.toFixed(0)}/s from the first copy to the last (${item.copies.busySeconds.toFixed(1)} s); ` +
           `mean over the busy period ${c.meanPerSecond.toFixed(0)}/s (${((c.meanPerSecond / item.maxRps) * 100).toFixed(0)}%); ` +
           `429s ${item.answers429}; calls per clock second [${c.perSecond.join(', ')}]; ` +
           `per instance: ${item.perInstance.map((p) => `${p.delivered}/${p.total} delivered, ${p.failed} failed, ${(p.wallMs / 1000).toFixed(1)} s, ${p.status}`).join('; ')}; ` +

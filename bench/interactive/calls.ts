@@ -66,6 +66,8 @@ export interface RateFigures {
   meanPerSecond: number;
   /** The most calls in any window of 1,000 ms (sliding, starting at each call). */
   maxSlidingWindow: number;
+  /** Where that window starts, in seconds after the first call. */
+  maxWindowAt: number;
   /** The most calls in one whole second of the clock. */
   maxClockSecond: number;
   /** Calls per clock second from the first busy second on, for a histogram. */
@@ -82,15 +84,20 @@ export function rates(times: readonly number[]): RateFigures {
       busySeconds: 0,
       meanPerSecond: 0,
       maxSlidingWindow: 0,
+      maxWindowAt: 0,
       maxClockSecond: 0,
       perSecond: [],
     };
   }
   let maxSliding = 0;
+  let maxAt = first;
   let end = 0;
   for (let start = 0; start < sorted.length; start++) {
     while (end < sorted.length && sorted[end]! < sorted[start]! + 1_000) end++;
-    maxSliding = Math.max(maxSliding, end - start);
+    if (end - start > maxSliding) {
+      maxSliding = end - start;
+      maxAt = sorted[start]!;
+    }
   }
   const firstSecond = Math.floor(first / 1_000);
   const perSecond: number[] = Array.from({ length: Math.floor(last / 1_000) - firstSecond + 1 }, () => 0);
@@ -105,6 +112,7 @@ export function rates(times: readonly number[]): RateFigures {
     // Below two calls or within one millisecond there is no rate to speak of.
     meanPerSecond: busySeconds > 0 ? (sorted.length - 1) / busySeconds : 0,
     maxSlidingWindow: maxSliding,
+    maxWindowAt: (maxAt - first) / 1_000,
     maxClockSecond: Math.max(...perSecond),
     perSecond,
   };
