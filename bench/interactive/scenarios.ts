@@ -143,7 +143,7 @@ function botEnv(ctx: RunContext, extra: Record<string, string> = {}): NodeJS.Pro
     TELEGRAM_MAX_RPS: String(ctx.options.maxRps),
     TELEGRAM_PER_CHAT_RPS: '1',
     ADMIN_IDS: String(ADMIN_ID),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
     LOG_FORMAT: 'json',
     SHUTDOWN_TIMEOUT_MS: '3000',
     ...quietSchedules(),
