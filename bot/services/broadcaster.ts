@@ -228,7 +228,10 @@ export class Broadcaster {
       if (reported) return;
       reported = true;
       await progress(progressText(counts));
-      await this.options.api.sendMessage(request.adminChatId, text).catch((error: unknown) => {
+      // The answer to the admin's command, like its progress message: on the interactive lane,
+      // which needs no share of the bulk budget, so it goes out even while the database (and
+      // with it the shared budget) is unreachable.
+      await this.progressApi.sendMessage(request.adminChatId, text).catch((error: unknown) => {
         log.warn({ err: error }, 'could not report the broadcast result to the admin');
       });
     };
