@@ -341,6 +341,19 @@ function formatKey(key: Document): string {
     .join(', ')}}`;
 }
 
+/** `{job: 1} unique partial {"status":"running"}`, `{expire_at: 1} expireAfterSeconds 0`. */
+function describeSpec(spec: Document): string {
+  return [
+    formatKey(spec.key as Document),
+    ...(truthy(spec.unique) ? ['unique'] : []),
+    ...(truthy(spec.sparse) ? ['sparse'] : []),
+    ...(spec.partialFilterExpression ? [`partial ${canonical(spec.partialFilterExpression)}`] : []),
+    ...(spec.expireAfterSeconds !== undefined
+      ? [`expireAfterSeconds ${String(spec.expireAfterSeconds)}`]
+      : []),
+  ].join(' ');
+}
+
 /** One line per action, as `npm run db:check` prints it. */
 export function describeAction(action: IndexAction): string {
   const at = `${action.collection}.${action.name}`;
@@ -350,7 +363,7 @@ export function describeAction(action: IndexAction): string {
     case 'equivalent':
       return `ok       ${at}: served by the equivalent index ${action.existingName}, kept as it is`;
     case 'create':
-      return `create   ${at} ${formatKey(action.definition.key as Document)}${truthy(action.definition.options.unique) ? ' unique' : ''}`;
+      return `create   ${at} ${describeSpec(specOf(action.definition))}`;
     case 'migrate':
       return `modify   ${action.collection}.${action.existingName}: ${action.changes
         .map(
