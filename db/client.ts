@@ -1,11 +1,92 @@
-import { type Db, MongoClient, type MongoClientOptions } from 'mongodb';
+import {
+  type Db,
+  type DbOptions,
+  MongoClient,
+  type MongoClientOptions,
+  ReadConcern,
+  ReadPreference,
+  WriteConcern,
+} from 'mongodb';
 import { type Collections, getCollections } from './collections.js';
 import { maskUri } from './mask-uri.js';
+
+/**
+ * What the bot's own database is read and written with, whatever the connection string says.
+ * Claims, leases, the update inbox and the rate budget coordinate instances through these
+ * collections, so on a replica set:
+ * - writes wait for a majority (`w: 'majority'`): an acknowledged claim survives a failover
+ *   instead of being rolled back after another instance already saw it;
+ * - reads go to the primary: a secondary lags, and a lagging read of a lease or a claim makes an
+ *   instance act on a state that is already gone;
+ * - reads see majority-committed data only (`readConcern: 'majority'`): a primary that is about
+ *   to lose its role can no longer show a write that will be rolled back. The writes that decide
+ *   (claims, leases) are atomic updates, which readConcern does not affect, so nothing waits
+ *   longer for it; on a standalone server it changes nothing.
+ * `wtimeoutMS` and `journal` from the URI are kept.
+ */
+export const COORDINATION_READ_PREFERENCE = 'primary';
+export const COORDINATION_WRITE_CONCERN_W = 'majority';
+export const COORDINATION_READ_CONCERN = 'majority';
+
+/** One setting of the connection string that the bot's database does not follow. */
+export interface OverriddenSetting {
+  setting: 'readPreference' | 'w' | 'readConcernLevel';
+  /** What the URI asked for. */
+  requested: string;
+  /** What the bot uses instead. */
+  used: string;
+}
+
+/** The options of the bot's `Db`, and which of the client's (the URI's) settings they override. */
+export function coordinationOptions(client: MongoClient): {
+  options: DbOptions;
+  overridden: OverriddenSetting[];
+} {
+  const overridden: OverriddenSetting[] = [];
+  const readPreference = client.readPreference;
+  if (readPreference.mode !== COORDINATION_READ_PREFERENCE) {
+    overridden.push({ setting: 'readPreference', requested: readPreference.mode, used: 'primary' });
+  }
+  const requestedWrite = client.writeConcern;
+  if (requestedWrite?.w !== undefined && requestedWrite.w !== COORDINATION_WRITE_CONCERN_W) {
+    overridden.push({
+      setting: 'w',
+      requested: String(requestedWrite.w),
+      used: COORDINATION_WRITE_CONCERN_W,
+    });
+  }
+  const requestedRead = client.readConcern;
+  if (requestedRead?.level !== undefined && requestedRead.level !== COORDINATION_READ_CONCERN) {
+    overridden.push({
+      setting: 'readConcernLevel',
+      requested: String(requestedRead.level),
+      used: COORDINATION_READ_CONCERN,
+    });
+  }
+  const writeConcern = new WriteConcern(
+    COORDINATION_WRITE_CONCERN_W,
+    requestedWrite?.wtimeoutMS,
+    requestedWrite?.journal,
+  );
+  return {
+    options: {
+      readPreference: ReadPreference.primary,
+      writeConcern,
+      readConcern: new ReadConcern(COORDINATION_READ_CONCERN),
+    },
+    overridden,
+  };
+}
 
 export interface Database {
   readonly client: MongoClient;
   readonly db: Db;
   readonly collections: Collections;
+  /**
+   * Settings of the connection string the bot's database does not follow (a secondary read
+   * preference, `w=1`, ...): it always reads from the primary and writes with `w: 'majority'`.
+   */
+  readonly overridden: readonly OverriddenSetting[];
   /** Answers true when the server replies to a ping within the driver's timeouts. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -43,11 +124,13 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
 }
 
 export function wrapClient(client: MongoClient, dbName: string): Database {
-  const db = client.db(dbName);
+  const { options, overridden } = coordinationOptions(client);
+  const db = client.db(dbName, options);
   return {
     client,
     db,
     collections: getCollections(db),
+    overridden,
     async ping() {
       try {
         await db.command({ ping: 1 }, { timeoutMS: 2_000 });

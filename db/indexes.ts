@@ -1,5 +1,6 @@
 import type { CreateIndexesOptions, Db, IndexSpecification } from 'mongodb';
 import { COLLECTION_NAMES } from './collections.js';
+import { type IndexReport, type ReconcileOptions, reconcileIndexes } from './index-reconciler.js';
 
 export interface IndexDefinition {
   collection: string;
@@ -11,8 +12,8 @@ export interface IndexDefinition {
 
 /**
  * Every query the bot and the schedulers run is backed by one of these. Names are explicit so that
- * re-running `ensureIndexes()` is a no-op and a changed definition fails loudly instead of silently
- * creating a second index.
+ * re-running `ensureIndexes()` is a no-op and a changed definition is recognised as such (migrated
+ * or rebuilt) instead of silently creating a second index.
  */
 export const CORE_INDEXES: readonly IndexDefinition[] = [
   {
@@ -150,22 +151,15 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
 ];
 
 /**
- * Creates every index of every collection (declared above, in one place); run once at start-up,
- * safe to run from several instances at once.
+ * Brings every collection's indexes to the declarations above (see db/index-reconciler.ts):
+ * missing ones are built, changed ones migrated or rebuilt, equivalent ones under other names
+ * accepted, undeclared ones reported and left alone. Run at every start, safe to run from several
+ * instances at once.
  */
 export async function ensureIndexes(
   db: Db,
   definitions: readonly IndexDefinition[] = CORE_INDEXES,
-): Promise<void> {
-  const byCollection = new Map<string, IndexDefinition[]>();
-  for (const definition of definitions) {
-    const list = byCollection.get(definition.collection) ?? [];
-    list.push(definition);
-    byCollection.set(definition.collection, list);
-  }
-  await Promise.all(
-    [...byCollection].map(([collection, list]) =>
-      db.collection(collection).createIndexes(list.map(({ key, options }) => ({ key, ...options }) as never)),
-    ),
-  );
+  options: ReconcileOptions = {},
+): Promise<IndexReport> {
+  return reconcileIndexes(db, definitions, options);
 }

@@ -45,6 +45,7 @@ const settingsSchema = z.object({
       }),
   ),
   MONGODB_DATA_DIR: optionalText(),
+  MONGODB_INDEX_BUILD_TIMEOUT_MS: integer({ min: 1_000, max: 86_400_000, fallback: 600_000 }),
   ADMIN_IDS: adminIds,
   TELEGRAM_API_ROOT: httpUrl('https://api.telegram.org'),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
@@ -120,6 +121,8 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
       uri: e.MONGODB_URI,
       dbName: e.MONGODB_DB,
       dataDir: e.MONGODB_DATA_DIR ?? './data/mongodb',
+      /** maxTimeMS of each index build at start; a longer build stops the start. */
+      indexBuildTimeoutMs: e.MONGODB_INDEX_BUILD_TIMEOUT_MS,
     },
     adminIds: e.ADMIN_IDS as readonly number[],
     telegram: {
@@ -277,6 +280,42 @@ function describeMinutes(total: number): string {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, envFile = '.env'): ConfigResult {
   loadDotenv({ path: envFile, quiet: true, processEnv: env as Record<string, string> });
   return parseConfig(env);
+}
+
+/** The database settings alone, for tools that need no bot token (`npm run db:check`). */
+const databaseSchema = settingsSchema.pick({
+  MONGODB_URI: true,
+  MONGODB_DB: true,
+  MONGODB_INDEX_BUILD_TIMEOUT_MS: true,
+  LOG_LEVEL: true,
+});
+
+export type DatabaseSettings = Pick<Config['mongodb'], 'uri' | 'dbName' | 'indexBuildTimeoutMs'> & {
+  logLevel: LogLevel;
+};
+
+export function loadDatabaseSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  envFile = '.env',
+): { ok: true; settings: DatabaseSettings } | { ok: false; problems: string[] } {
+  loadDotenv({ path: envFile, quiet: true, processEnv: env as Record<string, string> });
+  const parsed = databaseSchema.safeParse(env);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: [...new Set(parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`))],
+    };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    settings: {
+      uri: e.MONGODB_URI,
+      dbName: e.MONGODB_DB,
+      indexBuildTimeoutMs: e.MONGODB_INDEX_BUILD_TIMEOUT_MS,
+      logLevel: e.LOG_LEVEL,
+    },
+  };
 }
 
 export { isValidTimeZone } from './env-fields.js';

@@ -17,7 +17,12 @@ describe('parseConfig', () => {
       config: {
         env: 'development',
         botToken: TOKEN,
-        mongodb: { uri: undefined, dbName: 'telegram_bot', dataDir: './data/mongodb' },
+        mongodb: {
+          uri: undefined,
+          dbName: 'telegram_bot',
+          dataDir: './data/mongodb',
+          indexBuildTimeoutMs: 600_000,
+        },
         adminIds: [],
         telegram: {
           apiRoot: 'https://api.telegram.org',
