@@ -43,7 +43,7 @@ export interface JobHarness {
  * the harness's clock, so the 48-hour rule applies to what the jobs schedule.
  */
 export async function startJobHarness(
-  database: TestDatabase,
+  database: Pick<TestDatabase, 'collections'>,
   options: {
     fake?: Omit<FakeBotApiOptions, 'now'>;
     limits?: RateLimitOptions;

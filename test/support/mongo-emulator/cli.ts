@@ -1,15 +1,28 @@
 import { startMongoEmulator } from './index.js';
 
 /*
- * npm run db:emulator -- --port 27999 [--host 127.0.0.1]
- * Prints the connection URI alone on the first stdout line, then serves until SIGINT/SIGTERM.
+ * npm run db:emulator -- --port 27999 [--host 127.0.0.1] [--replset rs0]
+ *   [--ttl-monitor-sleep-secs 60] [--cursor-timeout-millis 600000]
+ * Prints the connection URI alone on the first stdout line (with ?replicaSet= in replica-set
+ * mode), then serves until SIGINT/SIGTERM.
  */
 
-const USAGE = 'usage: db:emulator --port <0-65535> [--host <address>]';
+const USAGE =
+  'usage: db:emulator --port <0-65535> [--host <address>] [--replset <name>] [--ttl-monitor-sleep-secs <n>] [--cursor-timeout-millis <n>]';
 
 interface CliOptions {
   port: number;
   host: string;
+  replSet?: string;
+  ttlSweepIntervalMs?: number;
+  cursorTimeoutMs?: number;
+}
+
+function positiveNumber(flag: string, value: string | undefined): number {
+  if (value === undefined || !/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+    throw new Error(`invalid ${flag} '${value ?? ''}': expected a positive number`);
+  }
+  return Number(value);
 }
 
 function parseArguments(args: string[]): CliOptions {
@@ -34,6 +47,18 @@ function parseArguments(args: string[]): CliOptions {
         }
         options.host = value;
         break;
+      case '--replset':
+        if (value === undefined || value === '' || value.startsWith('--') || /[/\s]/.test(value)) {
+          throw new Error('invalid --replset: expected a replica set name');
+        }
+        options.replSet = value;
+        break;
+      case '--ttl-monitor-sleep-secs':
+        options.ttlSweepIntervalMs = positiveNumber(flag, value) * 1000;
+        break;
+      case '--cursor-timeout-millis':
+        options.cursorTimeoutMs = positiveNumber(flag, value);
+        break;
       default:
         throw new Error(`unknown argument '${arg}'. ${USAGE}`);
     }
@@ -51,7 +76,7 @@ async function main(): Promise<void> {
   }
   let emulator: Awaited<ReturnType<typeof startMongoEmulator>>;
   try {
-    emulator = await startMongoEmulator({ port: options.port, host: options.host });
+    emulator = await startMongoEmulator(options);
   } catch (error) {
     process.stderr.write(
       `mongo-emulator: cannot listen on ${options.host}:${options.port}: ${(error as Error).message}\n`,

@@ -11,6 +11,8 @@ import { decodeMessage, encodeReply, MessageFramer, type WireRequest } from './w
  */
 export class ClientConnection {
   private readonly framer = new MessageFramer();
+  /** A streamed (exhaust) hello waiting for its next reply. */
+  private awaiting: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -21,6 +23,7 @@ export class ClientConnection {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     // Clients resetting their sockets (e.g. on MongoClient.close()) is routine.
     socket.on('error', () => socket.destroy());
+    socket.on('close', () => clearTimeout(this.awaiting));
   }
 
   private receive(chunk: Buffer): void {
@@ -31,6 +34,10 @@ export class ClientConnection {
       for (const message of messages) {
         if (this.socket.destroyed) return;
         request = decodeMessage(message);
+        if (this.awaitable(request)) {
+          this.streamHello(request);
+          continue;
+        }
         const reply = this.dispatcher.execute(request.command, request.db, this.id);
         if (!request.moreToCome) this.socket.write(this.encode(request, reply));
       }
@@ -41,9 +48,37 @@ export class ClientConnection {
     }
   }
 
-  private encode(request: WireRequest, reply: Document): Buffer {
+  /**
+   * An awaitable hello (topologyVersion + maxAwaitTimeMS) naming this server's current topology:
+   * mongod answers when the topology changes or maxAwaitTimeMS passes. A single node's topology
+   * never changes, so the answer comes after maxAwaitTimeMS; with exhaustAllowed it is one of a
+   * stream (moreToCome), one reply every maxAwaitTimeMS without further requests, as the
+   * driver's streaming monitor expects.
+   */
+  private awaitable(request: WireRequest): boolean {
+    const { command } = request;
+    const name = Object.keys(command)[0];
+    if (name !== 'hello' && name !== 'isMaster' && name !== 'ismaster') return false;
+    if (typeof command.maxAwaitTimeMS !== 'number' || command.maxAwaitTimeMS < 0) return false;
+    return this.dispatcher.isCurrentTopologyVersion(command.topologyVersion);
+  }
+
+  private streamHello(request: WireRequest): void {
+    clearTimeout(this.awaiting);
+    const wait = request.command.maxAwaitTimeMS as number;
+    const answer = () => {
+      this.awaiting = undefined;
+      if (this.socket.destroyed) return;
+      const reply = this.dispatcher.execute(request.command, request.db, this.id);
+      this.socket.write(this.encode(request, reply, request.exhaustAllowed));
+      if (request.exhaustAllowed) this.awaiting = setTimeout(answer, wait).unref();
+    };
+    this.awaiting = setTimeout(answer, wait).unref();
+  }
+
+  private encode(request: WireRequest, reply: Document, moreToCome = false): Buffer {
     try {
-      return encodeReply(request, reply);
+      return encodeReply(request, reply, moreToCome);
     } catch (error) {
       return encodeReply(
         request,
@@ -56,6 +91,7 @@ export class ClientConnection {
   }
 
   close(): void {
+    clearTimeout(this.awaiting);
     this.socket.destroy();
   }
 }

@@ -24,12 +24,25 @@ const DEFAULT_FIRST_BATCH = 101;
 /** mongod's cursorTimeoutMillis default. */
 export const CURSOR_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 
+export interface CursorTimeouts {
+  /** mongod's cursorTimeoutMillis (default 10 minutes): cursors opened outside a session. */
+  idleMs?: number;
+  /**
+   * A cursor opened within a session (any command carrying `lsid`) is not reaped by
+   * cursorTimeoutMillis since MongoDB 4.4.8/5.0 but closes with its session, after
+   * localLogicalSessionTimeoutMinutes (default 30) without use.
+   */
+  sessionIdleMs?: number;
+}
+
 interface OpenCursor {
   id: Long;
   ns: string;
   stream: ResultStream;
   lastUsed: number;
   noTimeout: boolean;
+  /** Opened within a session: it lives as long as the session does. */
+  sessionBound: boolean;
   /** Set when the cursor's collection went away; reported on the next getMore. */
   killedBy?: MongoCommandError;
 }
@@ -73,6 +86,15 @@ function cursorKey(id: unknown): string | undefined {
  */
 export class CursorRegistry {
   private readonly cursors = new Map<string, OpenCursor>();
+  private readonly idleMs: number;
+  private readonly sessionIdleMs: number;
+  /** Set by the dispatcher while a command carrying an `lsid` runs. */
+  sessionBound = false;
+
+  constructor(timeouts: CursorTimeouts = {}) {
+    this.idleMs = timeouts.idleMs ?? CURSOR_IDLE_TIMEOUT_MS;
+    this.sessionIdleMs = timeouts.sessionIdleMs ?? 30 * 60 * 1000;
+  }
 
   /** Builds a find/aggregate style reply, registering a cursor if results remain. */
   open(ns: string, stream: ResultStream, options: CursorOptions = {}): Document {
@@ -90,6 +112,7 @@ export class CursorRegistry {
         stream,
         lastUsed: Date.now(),
         noTimeout: options.noCursorTimeout === true,
+        sessionBound: this.sessionBound,
       });
     } else {
       stream.return?.();
@@ -112,7 +135,12 @@ export class CursorRegistry {
       );
     }
     const cursor = this.cursors.get(key);
-    if (!cursor) throw commandError('CursorNotFound', `cursor id ${key} not found`);
+    // mongod reaps idle cursors from a periodic job; a getMore after the timeout finds none.
+    if (cursor && this.idleTooLong(cursor, Date.now())) {
+      this.cursors.delete(key);
+      cursor.stream.return?.();
+    }
+    if (!cursor || !this.cursors.has(key)) throw commandError('CursorNotFound', `cursor id ${key} not found`);
     const ns = `${db}.${command.collection}`;
     if (cursor.ns !== ns) {
       throw new MongoCommandError(
@@ -158,8 +186,18 @@ export class CursorRegistry {
 
   expireIdle(nowMs: number): void {
     for (const [key, cursor] of this.cursors) {
-      if (!cursor.noTimeout && nowMs - cursor.lastUsed > CURSOR_IDLE_TIMEOUT_MS) this.cursors.delete(key);
+      if (this.idleTooLong(cursor, nowMs)) {
+        this.cursors.delete(key);
+        cursor.stream.return?.();
+      }
     }
+  }
+
+  private idleTooLong(cursor: OpenCursor, nowMs: number): boolean {
+    const idle = nowMs - cursor.lastUsed;
+    // noCursorTimeout does not outlive the session (the manual: session idle timeout overrides it).
+    if (cursor.sessionBound) return idle > this.sessionIdleMs;
+    return !cursor.noTimeout && idle > this.idleMs;
   }
 
   clear(): void {

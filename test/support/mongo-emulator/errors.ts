@@ -25,13 +25,18 @@ export const ErrorCodes = {
   ImmutableField: 66,
   CannotCreateIndex: 67,
   InvalidOptions: 72,
+  UnsatisfiableWriteConcern: 100,
   InvalidNamespace: 73,
   IndexOptionsConflict: 85,
   IndexKeySpecsConflict: 86,
   CannotIndexParallelArrays: 171,
+  IDLUnknownField: 40415,
   QueryPlanKilled: 175,
   InvalidIndexSpecificationOption: 197,
+  QueryFeatureNotAllowed: 224,
+  TransactionTooOld: 225,
   NotImplemented: 238,
+  UnsatisfiableCommitQuorum: 278,
   DuplicateKey: 11000,
 } as const;
 

@@ -8,6 +8,7 @@ import {
   toNumber,
 } from './bson-values.js';
 import { commandError, notImplemented } from './errors.js';
+import { assertSupportedPartialFilter } from './partial-filter.js';
 import { compileFilter } from './query-matcher.js';
 
 /*
@@ -136,6 +137,7 @@ export function normalizeIndexSpec(raw: unknown): Document {
       );
     }
     compileFilter(spec.partialFilterExpression, { field: 'partialFilterExpression' });
+    assertSupportedPartialFilter(spec.partialFilterExpression, raw);
     if (truthy(spec.sparse)) {
       throw commandError('CannotCreateIndex', 'cannot mix "partialFilterExpression" and "sparse" options');
     }
@@ -169,6 +171,32 @@ function storedSpecLayout(raw: Document, key: Document): Document {
     }
   }
   return spec;
+}
+
+/** Checks an expireAfterSeconds value (createIndexes or collMod); returns it as a number. */
+export function validateTtlValue(
+  value: unknown,
+  spec: Document,
+  code: 'CannotCreateIndex' | 'InvalidOptions' = 'CannotCreateIndex',
+): number {
+  const context = `. Index spec: ${formatDocument(spec)}`;
+  if (!isNumeric(value) || Number.isNaN(toNumber(value))) {
+    throw commandError(
+      code,
+      `TTL index 'expireAfterSeconds' option must be numeric, but received a type of '${bsonTypeName(value)}'${context}`,
+    );
+  }
+  const seconds = toNumber(value);
+  if (seconds < 0) {
+    throw commandError(code, `TTL index 'expireAfterSeconds' option cannot be less than 0${context}`);
+  }
+  if (seconds > MAX_EXPIRE_AFTER_SECONDS) {
+    throw commandError(
+      code,
+      `TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number${context}`,
+    );
+  }
+  return Math.trunc(seconds);
 }
 
 function validateExpireAfterSeconds(spec: Document): void {

@@ -1,5 +1,5 @@
 /*
- * An in-process MongoDB 7.0 standalone, spoken to over the real wire protocol, so application
+ * An in-process MongoDB 7.0 standalone (or single-node replica set, option `replSet`), spoken to over the real wire protocol, so application
  * code under test uses the official driver unchanged.
  *
  *   wire-protocol.ts / connection.ts     framing, OP_QUERY handshake, OP_MSG
@@ -16,17 +16,34 @@
 import { createServer, type Server } from 'node:net';
 import { CommandDispatcher } from './commands/command-dispatcher.js';
 import { ClientConnection } from './connection.js';
-import { CursorRegistry } from './cursor-registry.js';
+import { CURSOR_IDLE_TIMEOUT_MS, CursorRegistry } from './cursor-registry.js';
 import { Store } from './store.js';
+import { SESSION_TIMEOUT_MS, ServerTopology } from './topology.js';
 import { deleteExpiredDocuments } from './ttl-monitor.js';
+
+/** mongod's ttlMonitorSleepSecs default: the TTL monitor wakes every 60 seconds. */
+export const TTL_MONITOR_SLEEP_MS = 60_000;
 
 export interface MongoEmulatorOptions {
   /** 0 = random free port. */
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** How often the TTL monitor runs; default 1000 ms (mongod: 60 s). */
+  /** How often the TTL monitor runs; default 60 000 ms, mongod's ttlMonitorSleepSecs (60). */
   ttlSweepIntervalMs?: number;
+  /**
+   * Idle time after which a cursor opened outside a session is closed (its next getMore answers
+   * CursorNotFound); default 600 000 ms, mongod's cursorTimeoutMillis.
+   */
+  cursorTimeoutMs?: number;
+  /**
+   * Idle time after which a logical session expires, closing its cursors and forgetting its
+   * retryable writes; default 30 minutes, mongod's localLogicalSessionTimeoutMinutes. Only a
+   * replica set advertises sessions to drivers.
+   */
+  sessionTimeoutMs?: number;
+  /** Run as the only member (the primary) of a replica set with this name; default standalone. */
+  replSet?: string;
   /**
    * Server clock for TTL expiry, $currentDate and $$NOW; default the system clock. Read once per
    * command, so everything one command evaluates sees the same instant.
@@ -35,8 +52,13 @@ export interface MongoEmulatorOptions {
 }
 
 export interface MongoEmulator {
-  /** e.g. mongodb://127.0.0.1:PORT/ (stable across stop/start) */
+  /**
+   * e.g. mongodb://127.0.0.1:PORT/ (stable across stop/start); in replica-set mode with
+   * `?replicaSet=<name>`, so the driver discovers the primary through hello.
+   */
   readonly uri: string;
+  /** The replica set name, or undefined for a standalone. */
+  readonly replSet: string | undefined;
   readonly port: number;
   readonly running: boolean;
   /** Stop listening and drop every client connection (simulates a MongoDB outage). Data is kept. */
@@ -51,7 +73,8 @@ export interface MongoEmulator {
 
 class MongoEmulatorServer implements MongoEmulator {
   private readonly store = new Store();
-  private readonly cursors = new CursorRegistry();
+  private readonly cursors: CursorRegistry;
+  private readonly topology: ServerTopology;
   private readonly dispatcher: CommandDispatcher;
   private readonly connections = new Set<ClientConnection>();
   private readonly host: string;
@@ -59,6 +82,8 @@ class MongoEmulatorServer implements MongoEmulator {
   private readonly ttlSweepIntervalMs: number;
   private server: Server | undefined;
   private ttlTimer: NodeJS.Timeout | undefined;
+  private cursorTimer: NodeJS.Timeout | undefined;
+  private readonly cursorTimeoutMs: number;
   private boundPort: number;
   private nextConnectionId = 1;
   private closed = false;
@@ -67,13 +92,38 @@ class MongoEmulatorServer implements MongoEmulator {
     this.host = options.host ?? '127.0.0.1';
     this.boundPort = options.port ?? 0;
     this.now = options.now ?? (() => new Date());
-    this.ttlSweepIntervalMs = options.ttlSweepIntervalMs ?? 1000;
-    this.dispatcher = new CommandDispatcher({ store: this.store, cursors: this.cursors, now: this.now });
+    this.ttlSweepIntervalMs = options.ttlSweepIntervalMs ?? TTL_MONITOR_SLEEP_MS;
+    this.cursorTimeoutMs = options.cursorTimeoutMs ?? CURSOR_IDLE_TIMEOUT_MS;
+    const sessionTimeoutMs = options.sessionTimeoutMs ?? SESSION_TIMEOUT_MS;
+    this.cursors = new CursorRegistry({ idleMs: this.cursorTimeoutMs, sessionIdleMs: sessionTimeoutMs });
+    this.topology = new ServerTopology(options.replSet, () => this.address, sessionTimeoutMs);
+    // As mongod reports them; the emulator's settings are in ms, so seconds may be fractional.
+    this.topology.parameters = {
+      ttlMonitorSleepSecs: this.ttlSweepIntervalMs / 1000,
+      cursorTimeoutMillis: this.cursorTimeoutMs,
+      localLogicalSessionTimeoutMinutes: sessionTimeoutMs / 60_000,
+    };
+    this.dispatcher = new CommandDispatcher({
+      store: this.store,
+      cursors: this.cursors,
+      now: this.now,
+      topology: this.topology,
+    });
+  }
+
+  get replSet(): string | undefined {
+    return this.topology.replSet;
+  }
+
+  /** host:port as hello's `me` and `hosts` name it. */
+  private get address(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `${host}:${this.boundPort}`;
   }
 
   get uri(): string {
-    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `mongodb://${host}:${this.boundPort}/`;
+    const query = this.topology.replSet ? `?replicaSet=${encodeURIComponent(this.topology.replSet)}` : '';
+    return `mongodb://${this.address}/${query}`;
   }
 
   get port(): number {
@@ -104,6 +154,9 @@ class MongoEmulatorServer implements MongoEmulator {
     this.server = server;
     this.ttlTimer = setInterval(() => this.sweep(), this.ttlSweepIntervalMs);
     this.ttlTimer.unref();
+    // mongod's clientCursorMonitorFrequencySecs is 4; a getMore also checks its cursor's idle time.
+    this.cursorTimer = setInterval(() => this.reapIdle(), Math.min(4_000, this.cursorTimeoutMs));
+    this.cursorTimer.unref();
   }
 
   async stop(): Promise<void> {
@@ -112,6 +165,8 @@ class MongoEmulatorServer implements MongoEmulator {
     this.server = undefined;
     clearInterval(this.ttlTimer);
     this.ttlTimer = undefined;
+    clearInterval(this.cursorTimer);
+    this.cursorTimer = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const connection of this.connections) connection.close();
     this.connections.clear();
@@ -132,10 +187,15 @@ class MongoEmulatorServer implements MongoEmulator {
   private sweep(): void {
     try {
       deleteExpiredDocuments(this.store, this.now());
-      this.cursors.expireIdle(Date.now());
     } catch (error) {
       console.error('[mongo-emulator] TTL sweep failed:', error);
     }
+  }
+
+  private reapIdle(): void {
+    const nowMs = Date.now();
+    this.cursors.expireIdle(nowMs);
+    this.topology.expireSessions(nowMs);
   }
 }
 

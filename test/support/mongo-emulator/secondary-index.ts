@@ -48,14 +48,15 @@ export function duplicateKeyError(
  * Ordering-based access (ranges, sorts) is left to mingo scans.
  */
 export class SecondaryIndex {
-  readonly spec: Document;
+  /** Replaced (never mutated) by collMod. */
+  spec: Document;
   readonly name: string;
   readonly keyPattern: Document;
   readonly fields: string[];
   readonly unique: boolean;
   readonly sparse: boolean;
   readonly partial: boolean;
-  readonly expireAfterSeconds: number | undefined;
+  expireAfterSeconds: number | undefined;
   private readonly partialFilter: DocumentPredicate | undefined;
   /** Unique indexes: full key → id key of the document holding it. */
   private readonly owners = new Map<string, string>();
@@ -85,6 +86,25 @@ export class SecondaryIndex {
   /** Compound indexes answer equality on all their fields from a whole-key map (`owners` when unique). */
   private get tracksFullKeys(): boolean {
     return this.fields.length > 1 && !this.unique;
+  }
+
+  /** collMod's in-place changes: a new TTL or visibility; nothing that changes the entries. */
+  modify(changes: { expireAfterSeconds?: number; hidden?: boolean }): void {
+    const spec: Document = { ...this.spec };
+    if (changes.expireAfterSeconds !== undefined) {
+      spec.expireAfterSeconds = changes.expireAfterSeconds;
+      this.expireAfterSeconds = changes.expireAfterSeconds;
+    }
+    if (changes.hidden === true) spec.hidden = true;
+    if (changes.hidden === false) delete spec.hidden;
+    // mongod lists the flags first: v, unique, hidden, then the rest.
+    const { v, unique, hidden, ...rest } = spec;
+    this.spec = {
+      v,
+      ...(unique === undefined ? {} : { unique }),
+      ...(hidden === undefined ? {} : { hidden }),
+      ...rest,
+    };
   }
 
   /** Whether `doc` belongs in this index at all. */

@@ -18,6 +18,7 @@ export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 
 const FLAG_CHECKSUM_PRESENT = 1;
 const FLAG_MORE_TO_COME = 2;
+const FLAG_EXHAUST_ALLOWED = 1 << 16;
 
 /**
  * Numbers come back as plain JS numbers (int64 only when beyond 2^53) so mingo can compare
@@ -46,6 +47,8 @@ export interface WireRequest {
   db: string;
   /** OP_MSG moreToCome: the client does not wait for, and must not get, a reply. */
   moreToCome: boolean;
+  /** OP_MSG exhaustAllowed: the client accepts a stream of replies (awaitable hello). */
+  exhaustAllowed: boolean;
 }
 
 /** Reassembles whole messages from TCP chunks, which may split or batch messages freely. */
@@ -148,7 +151,14 @@ function decodeOpMsg(message: Buffer, requestId: number): WireRequest {
   if (!body) throw new WireProtocolError('OP_MSG without a body section');
   for (const [identifier, documents] of sequences) body[identifier] = documents;
   const db = typeof body.$db === 'string' ? body.$db : '';
-  return { requestId, opCode: OpCode.MSG, command: body, db, moreToCome: (flags & FLAG_MORE_TO_COME) !== 0 };
+  return {
+    requestId,
+    opCode: OpCode.MSG,
+    command: body,
+    db,
+    moreToCome: (flags & FLAG_MORE_TO_COME) !== 0,
+    exhaustAllowed: (flags & FLAG_EXHAUST_ALLOWED) !== 0,
+  };
 }
 
 function decodeOpQuery(message: Buffer, requestId: number): WireRequest {
@@ -166,6 +176,7 @@ function decodeOpQuery(message: Buffer, requestId: number): WireRequest {
     command,
     db: namespace.slice(0, -'.$cmd'.length),
     moreToCome: false,
+    exhaustAllowed: false,
   };
 }
 
@@ -180,7 +191,11 @@ function header(length: number, responseTo: number, opCode: number): Buffer {
   return buffer;
 }
 
-export function encodeReply(request: WireRequest, reply: Document): Buffer {
+/**
+ * `moreToCome` (OP_MSG only) marks one reply of an exhaust stream: more replies follow without
+ * further requests.
+ */
+export function encodeReply(request: WireRequest, reply: Document, moreToCome = false): Buffer {
   const body = BSON.serialize(reply);
   if (request.opCode === OpCode.QUERY) {
     // OP_REPLY: responseFlags, cursorID (int64), startingFrom, numberReturned.
@@ -194,5 +209,6 @@ export function encodeReply(request: WireRequest, reply: Document): Buffer {
   }
   // OP_MSG: flagBits then one kind-0 section.
   const fields = Buffer.alloc(5);
+  if (moreToCome) fields.writeUInt32LE(FLAG_MORE_TO_COME, 0);
   return Buffer.concat([header(HEADER_SIZE + 5 + body.length, request.requestId, OpCode.MSG), fields, body]);
 }

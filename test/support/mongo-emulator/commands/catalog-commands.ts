@@ -1,9 +1,23 @@
 import type { Document } from 'bson';
-import { canonicalKey, deepClone, formatDocument, isPlainObject } from '../bson-values.js';
+import {
+  canonicalKey,
+  deepClone,
+  formatDocument,
+  formatValue,
+  isNumeric,
+  isPlainObject,
+  toNumber,
+} from '../bson-values.js';
 import type { Collection } from '../collection.js';
 import { parseBatchSize, type ResultStream } from '../cursor-registry.js';
 import { commandError, MongoCommandError, notImplemented } from '../errors.js';
-import { compareIndexSpecs, ID_INDEX_NAME, ID_INDEX_SPEC, normalizeIndexSpec } from '../index-spec.js';
+import {
+  compareIndexSpecs,
+  ID_INDEX_NAME,
+  ID_INDEX_SPEC,
+  normalizeIndexSpec,
+  validateTtlValue,
+} from '../index-spec.js';
 import { compileFilter } from '../query-matcher.js';
 import {
   type CommandContext,
@@ -161,8 +175,34 @@ function resolveIndexRequest(spec: Document, existing: Document[]): 'create' | '
   return 'create';
 }
 
+/** commitQuorum: refused by a standalone; on a one-member set, only what one member satisfies. */
+function checkCommitQuorum(value: unknown, context: CommandContext): void {
+  if (value === undefined) return;
+  if (!context.topology.isReplicaSet)
+    throw commandError('BadValue', "Standalones can't specify commitQuorum");
+  if (typeof value === 'string') {
+    if (value === 'majority' || value === 'votingMembers') return;
+    throw commandError(
+      'UnsatisfiableCommitQuorum',
+      `Commit quorum cannot be satisfied: no replica set member has the tag '${value}'`,
+    );
+  }
+  if (isNumeric(value) && Number.isInteger(toNumber(value)) && toNumber(value) >= 0) {
+    if (toNumber(value) <= 1) return;
+    throw commandError(
+      'UnsatisfiableCommitQuorum',
+      `Commit quorum cannot be satisfied: ${toNumber(value)} data-bearing voting members required, the replica set has 1`,
+    );
+  }
+  throw commandError(
+    'FailedToParse',
+    `commitQuorum has to be a number or a string, not ${formatValue(value)}`,
+  );
+}
+
 export const createIndexes: CommandHandler = (command, context) => {
   const name = targetCollection(command, 'createIndexes', context);
+  checkCommitQuorum(command.commitQuorum, context);
   const requested = requireArray(command, 'indexes', 'createIndexes').map(normalizeIndexSpec);
   if (requested.length === 0) throw commandError('BadValue', 'Must specify at least one index to create');
 
@@ -251,4 +291,111 @@ export const dropIndexes: CommandHandler = (command, context) => {
   const nIndexesWas = collection.indexSpecs().length;
   for (const indexName of indexNamesToDrop(collection, command.index)) collection.dropIndex(indexName);
   return { nIndexesWas, ok: 1 };
+};
+
+/** Fields of collMod's `index` document that the emulator models. */
+const COLLMOD_INDEX_FIELDS = new Set(['name', 'keyPattern', 'expireAfterSeconds', 'hidden']);
+/** Fields collMod takes besides the options it changes. */
+const COLLMOD_GENERIC_FIELDS = new Set([
+  'collMod',
+  'writeConcern',
+  'comment',
+  'lsid',
+  'txnNumber',
+  'maxTimeMS',
+]);
+
+/**
+ * collMod with `index: { name | keyPattern, expireAfterSeconds?, hidden? }`: changes a TTL
+ * (or makes a single-field index a TTL index, as mongod 5.1+ allows) or hides an index, in
+ * place. Unique conversions (prepareUnique/unique/forceNonUnique) and collection options
+ * (validator, ...) are not emulated and fail with NotImplemented.
+ */
+export const collMod: CommandHandler = (command, context) => {
+  const name = targetCollection(command, 'collMod', context);
+  for (const field of Object.keys(command)) {
+    if (COLLMOD_GENERIC_FIELDS.has(field) || field.startsWith('$') || field === 'index') continue;
+    throw notImplemented(`collMod's '${field}' option`);
+  }
+  const ns = `${context.db}.${name}`;
+  const collection = context.store.collection(context.db, name);
+  if (!collection) throw commandError('NamespaceNotFound', `ns does not exist: ${ns}`);
+  const request = command.index;
+  if (request === undefined) return { ok: 1 };
+  if (!isPlainObject(request)) {
+    throw commandError(
+      'TypeMismatch',
+      `BSON field 'collMod.index' is the wrong type '${typeof request}', expected type 'object'`,
+    );
+  }
+  for (const field of Object.keys(request)) {
+    if (['unique', 'prepareUnique', 'forceNonUnique'].includes(field)) {
+      throw notImplemented(`collMod's index '${field}' conversion`);
+    }
+    if (!COLLMOD_INDEX_FIELDS.has(field)) {
+      throw commandError('IDLUnknownField', `BSON field 'collMod.index.${field}' is an unknown field.`);
+    }
+  }
+  if (request.name !== undefined && request.keyPattern !== undefined) {
+    throw commandError('InvalidOptions', 'Cannot specify both key pattern and name.');
+  }
+  if (request.name === undefined && request.keyPattern === undefined) {
+    throw commandError('InvalidOptions', 'Must specify either index name or key pattern.');
+  }
+  if (request.expireAfterSeconds === undefined && request.hidden === undefined) {
+    throw commandError(
+      'InvalidOptions',
+      'no expireAfterSeconds, hidden, prepareUnique, unique, or forceNonUnique field',
+    );
+  }
+  const specs = collection.indexSpecs();
+  const spec =
+    request.name !== undefined
+      ? specs.find((candidate) => candidate.name === request.name)
+      : specs.find((candidate) => canonicalKey(candidate.key) === canonicalKey(request.keyPattern));
+  if (!spec) {
+    const what =
+      request.name !== undefined ? String(request.name) : formatDocument(request.keyPattern as Document);
+    throw commandError('IndexNotFound', `cannot find index ${what} for ns ${ns}`);
+  }
+  if (spec.name === ID_INDEX_NAME) {
+    if (request.hidden !== undefined) throw commandError('BadValue', "can't hide _id index");
+    throw commandError('InvalidOptions', "the '_id' index cannot be modified: it has no TTL option");
+  }
+  const index = collection.findIndex(spec.name as string);
+  if (!index) throw commandError('InternalError', `index ${String(spec.name)} vanished`);
+
+  const reply: Document = {};
+  const changes: { expireAfterSeconds?: number; hidden?: boolean } = {};
+  if (request.expireAfterSeconds !== undefined) {
+    if (Object.keys(spec.key as Document).length !== 1) {
+      throw commandError(
+        'InvalidOptions',
+        'TTL indexes are single-field indexes, compound indexes do not support TTL.',
+      );
+    }
+    const seconds = validateTtlValue(request.expireAfterSeconds, spec, 'InvalidOptions');
+    if (index.expireAfterSeconds !== seconds) {
+      if (index.expireAfterSeconds !== undefined) reply.expireAfterSeconds_old = index.expireAfterSeconds;
+      reply.expireAfterSeconds_new = seconds;
+      changes.expireAfterSeconds = seconds;
+    }
+  }
+  if (request.hidden !== undefined) {
+    if (typeof request.hidden !== 'boolean') {
+      throw commandError(
+        'TypeMismatch',
+        `BSON field 'collMod.index.hidden' is the wrong type '${typeof request.hidden}', expected type 'bool'`,
+      );
+    }
+    const was = spec.hidden === true;
+    if (was !== request.hidden) {
+      reply.hidden_old = was;
+      reply.hidden_new = request.hidden;
+      changes.hidden = request.hidden;
+    }
+  }
+  index.modify(changes);
+  reply.ok = 1;
+  return reply;
 };

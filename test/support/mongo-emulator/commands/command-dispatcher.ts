@@ -3,7 +3,9 @@ import { isPlainObject } from '../bson-values.js';
 import type { CursorRegistry } from '../cursor-registry.js';
 import { commandError, MongoCommandError, notImplemented, toMongoCommandError } from '../errors.js';
 import type { Store } from '../store.js';
+import type { ServerTopology } from '../topology.js';
 import {
+  collMod,
   create,
   createIndexes,
   drop,
@@ -59,6 +61,7 @@ const HANDLERS: Record<string, CommandHandler> = {
   listIndexes,
   dropIndexes,
   deleteIndexes: dropIndexes,
+  collMod,
 };
 
 /** Commands that exist in mongod but whose emulation would be a lie; they fail loudly instead. */
@@ -67,7 +70,6 @@ const KNOWN_UNSUPPORTED = new Set([
   'commitTransaction',
   'abortTransaction',
   'startSession',
-  'collMod',
   'renameCollection',
   'mapReduce',
   'bulkWrite',
@@ -81,6 +83,7 @@ export interface DispatcherDependencies {
   cursors: CursorRegistry;
   /** The server clock (the emulator's `now` option); read once per command. */
   now: () => Date;
+  topology: ServerTopology;
 }
 
 export class CommandDispatcher {
@@ -92,6 +95,11 @@ export class CommandDispatcher {
   execute(command: Document, db: string, connectionId: number): Document {
     const name = Object.keys(command)[0] ?? '';
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    const { topology } = this.dependencies;
+    return topology.stamp(this.run(name, command, db, connectionId), name);
+  }
+
+  private run(name: string, command: Document, db: string, connectionId: number): Document {
     try {
       const handler = HANDLERS[name];
       if (!handler) {
@@ -100,9 +108,15 @@ export class CommandDispatcher {
       }
       if (!db) throw commandError('InvalidNamespace', "Invalid database name: ''");
       rejectUnsupportedOptions(command);
-      const { store, cursors, now } = this.dependencies;
-      const context: CommandContext = { db, connectionId, store, cursors, now: now() };
-      return handler(command, context);
+      const { store, cursors, now, topology } = this.dependencies;
+      const nowMs = Date.now();
+      const retryable = topology.retryableWrite(name, command, nowMs);
+      if (retryable?.replay) return retryable.replay;
+      const context: CommandContext = { db, connectionId, store, cursors, now: now(), topology };
+      cursors.sessionBound = command.lsid !== undefined;
+      const reply = handler(command, context);
+      if (retryable) topology.recordRetryableWrite(retryable, reply, nowMs);
+      return reply;
     } catch (error) {
       const failure = toMongoCommandError(error);
       if (failure.code === 1 && !(error instanceof MongoCommandError)) {
@@ -110,7 +124,14 @@ export class CommandDispatcher {
         console.error('[mongo-emulator] internal error while running', name, error);
       }
       return failure.toCommandReply();
+    } finally {
+      this.dependencies.cursors.sessionBound = false;
     }
+  }
+
+  /** Whether an awaitable hello's topologyVersion is this server's current one. */
+  isCurrentTopologyVersion(value: unknown): boolean {
+    return this.dependencies.topology.isCurrentTopologyVersion(value);
   }
 
   countsByName(): Record<string, number> {
@@ -123,9 +144,6 @@ function rejectUnsupportedOptions(command: Document): void {
   const collation = command.collation;
   if (collation !== undefined && !(isPlainObject(collation) && collation.locale === 'simple')) {
     throw notImplemented('collations');
-  }
-  if (command.txnNumber !== undefined || command.startTransaction !== undefined) {
-    throw notImplemented('transactions and retryable writes');
   }
   if (command.let !== undefined) throw notImplemented("'let' variables");
 }

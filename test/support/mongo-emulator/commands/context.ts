@@ -3,6 +3,7 @@ import { bsonTypeName, isNumeric, isPlainObject, toNumber } from '../bson-values
 import type { CursorRegistry } from '../cursor-registry.js';
 import { commandError } from '../errors.js';
 import { assertValidCollectionName, assertValidDatabaseName, type Store } from '../store.js';
+import type { ServerTopology } from '../topology.js';
 
 export interface CommandContext {
   /** Database the command runs against (`$db`). */
@@ -16,6 +17,7 @@ export interface CommandContext {
    */
   now: Date;
   connectionId: number;
+  topology: ServerTopology;
 }
 
 export type CommandHandler = (command: Document, context: CommandContext) => Document;

@@ -11,20 +11,30 @@ const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
 const startedAt = Date.now();
 
 /**
- * hello / isMaster. Deliberately absent: `topologyVersion` (it would switch the driver to
- * streaming monitoring), `logicalSessionTimeoutMinutes` (sessions are not emulated, and without
- * it drivers send none), `compression` (no compressors are offered).
+ * hello / isMaster. A standalone deliberately leaves out `topologyVersion` (it would switch the
+ * driver to streaming monitoring), `logicalSessionTimeoutMinutes` (without it drivers send no
+ * sessions) and `compression` (no compressors are offered). In replica-set mode the reply is a
+ * single-node set's primary: set fields, topologyVersion (awaitable hellos are streamed by the
+ * connection, see connection.ts) and logical sessions.
  */
 export const hello: CommandHandler = (command, context) => {
   const legacy = Object.keys(command)[0] !== 'hello';
+  const set = context.topology.helloFields();
+  const { logicalSessionTimeoutMinutes, topologyVersion, hosts, setName, setVersion, ...member } = set;
   const reply: Document = {};
   if (command.helloOk === true) reply.helloOk = true;
+  if (topologyVersion) Object.assign(reply, { topologyVersion, hosts, setName, setVersion });
   reply[legacy ? 'ismaster' : 'isWritablePrimary'] = true;
+  Object.assign(reply, member);
   Object.assign(reply, {
     maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
     maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
     maxWriteBatchSize: 100_000,
     localTime: new Date(),
+  });
+  if (logicalSessionTimeoutMinutes !== undefined)
+    reply.logicalSessionTimeoutMinutes = logicalSessionTimeoutMinutes;
+  Object.assign(reply, {
     connectionId: context.connectionId,
     minWireVersion: 0,
     maxWireVersion: MAX_WIRE_VERSION,
@@ -53,12 +63,12 @@ const PARAMETERS: Document = {
   authenticationMechanisms: [],
 };
 
-export const getParameter: CommandHandler = (command) => {
+export const getParameter: CommandHandler = (command, context) => {
   const all =
     command.getParameter === '*' ||
     (typeof command.getParameter === 'object' && command.getParameter?.allParameters);
   const reply: Document = {};
-  for (const [name, value] of Object.entries(PARAMETERS)) {
+  for (const [name, value] of Object.entries({ ...PARAMETERS, ...context.topology.parameters })) {
     if (all || name in command) reply[name] = value;
   }
   if (Object.keys(reply).length === 0) throw commandError('InvalidOptions', 'no option found to get');

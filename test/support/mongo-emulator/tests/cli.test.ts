@@ -52,6 +52,28 @@ describe('cli', () => {
     }
   });
 
+  it('runs as a single-node replica set with --replset, which the driver discovers', async () => {
+    const child = runCli(['--port', '0', '--replset', 'rs-cli', '--ttl-monitor-sleep-secs', '1']);
+    try {
+      const uri = await firstLine(child.stdout as NodeJS.ReadableStream);
+      expect(uri).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\/\?replicaSet=rs-cli$/);
+      const client = new MongoClient(uri);
+      try {
+        const hello = await client.db('admin').command({ hello: 1 });
+        expect(hello).toMatchObject({ setName: 'rs-cli', isWritablePrimary: true });
+        const parameters = await client.db('admin').command({ getParameter: 1, ttlMonitorSleepSecs: 1 });
+        expect(parameters.ttlMonitorSleepSecs).toBe(1);
+        await client.db('cli').collection('c').insertOne({ in: 'replset' });
+      } finally {
+        await client.close();
+      }
+      child.kill('SIGTERM');
+      expect(await exitCode(child)).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('rejects bad arguments with one line on stderr and exit code 1', async () => {
     const child = runCli(['--port', 'abc']);
     let stderr = '';

@@ -1,10 +1,12 @@
 import { type Db, MongoClient } from 'mongodb';
+import { topologyOptions } from '../../mongo-topology.js';
 import { type MongoEmulator, type MongoEmulatorOptions, startMongoEmulator } from '../index.js';
 
 /**
  * These suites describe MongoDB's documented behaviour through the official driver. By default
  * they run against a fresh emulator; set MONGO_CONFORMANCE_URI to run the same assertions
  * against a real mongod (7.0+, standalone) and check that the emulator and MongoDB agree.
+ * TEST_MONGO_TOPOLOGY=replset runs them against the emulator as a single-node replica set.
  */
 export const REAL_SERVER_URI = process.env.MONGO_CONFORMANCE_URI;
 
@@ -21,7 +23,9 @@ export interface TestServer {
 let databaseCounter = 0;
 
 export async function startTestServer(options: MongoEmulatorOptions = {}): Promise<TestServer> {
-  const emulator = REAL_SERVER_URI ? undefined : await startMongoEmulator({ port: 0, ...options });
+  const emulator = REAL_SERVER_URI
+    ? undefined
+    : await startMongoEmulator({ port: 0, ...topologyOptions(), ...options });
   const uri = REAL_SERVER_URI ?? (emulator as MongoEmulator).uri;
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
   await client.connect();
