@@ -131,6 +131,7 @@ export function buildCore(options: CoreOptions): Core {
     }),
     botUsername: botUsernameOf(bulkApi, options.botUsername),
     timezone: config.scheduler.timezone,
+    adminIds: config.adminIds,
     batchSize: config.deletion.batchSize,
     contentSafeLifetimeMs: config.deletion.maxContentMinutes * 60_000,
     telegramRetry: config.telegram.retry,
