@@ -24,15 +24,18 @@ export async function sendDigest(deps: JobDeps, input: RunInput): Promise<Digest
   const result: DigestResult = { sent: 0, failed: 0, days };
   if (input.dryRun || deps.adminIds.length === 0) return result;
   await input.confirmClaim();
+  // Uploaded once: the admins after the first get the file_id Telegram gave it.
+  let uploaded: string | undefined;
   for (const adminId of deps.adminIds) {
     if (input.signal.aborted) break;
     try {
-      await deps.api.sendPhoto(
+      const message = await deps.api.sendPhoto(
         adminId,
-        new InputFile(digest.png, `digest-${digest.to}.png`),
+        uploaded ?? new InputFile(digest.png, `digest-${digest.to}.png`),
         { caption: digest.caption },
         forGrammy(input.signal),
       );
+      uploaded ??= message.photo.at(-1)?.file_id;
       result.sent += 1;
     } catch (error) {
       if (input.signal.aborted) break;

@@ -63,6 +63,14 @@ describe('digest job', () => {
       const bytes = h.fake.uploadedFile(photos[0]?.photo?.[0]?.file_id ?? '');
       expect(bytes?.readUInt32BE(16)).toBe(1200);
     }
+    // One upload; the other admins get the same photo by its file_id.
+    const sends = h.fake.calls.filter((call) => call.method === 'sendPhoto');
+    expect(sends.map((call) => String(call.params.photo).startsWith('attach://'))).toEqual([
+      true,
+      false,
+      false,
+    ]);
+    expect(new Set(ADMINS.map((id) => photosTo(id)[0]?.photo?.[0]?.file_id)).size).toBe(1);
   });
 
   it('a failing admin is logged and counted; the others still get theirs', async () => {
