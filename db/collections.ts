@@ -199,6 +199,33 @@ export interface UpdateInboxDoc {
   expire_at: Date;
 }
 
+/** The counters of `daily_stats`, one per kind of event. */
+export const DAILY_STAT_FIELDS = [
+  'users_new',
+  'users_blocked',
+  'links_issued',
+  'links_verified',
+  'bypasses',
+  'deliveries',
+  'messages_deleted',
+  'deletions_failed',
+  'notices',
+  'broadcasts',
+  'broadcast_delivered',
+  'broadcast_blocked',
+  'broadcast_failed',
+] as const;
+export type DailyStatField = (typeof DAILY_STAT_FIELDS)[number];
+export const RUN_STAT_STATUSES = ['succeeded', 'failed', 'skipped', 'abandoned'] as const;
+export type RunStatStatus = (typeof RUN_STAT_STATUSES)[number];
+
+/** One calendar day in SCHEDULER_TIMEZONE (`_id: 'YYYY-MM-DD'`): what happened, counted as it happened. */
+export type DailyStatsDoc = {
+  _id: string;
+  runs?: Partial<Record<RunStatStatus, number>>;
+  expire_at: Date;
+} & Partial<Record<DailyStatField, number>>;
+
 export interface Collections {
   users: Collection<UserDoc>;
   tokens: Collection<TokenDoc>;
@@ -214,6 +241,7 @@ export interface Collections {
   alerts: Collection<AlertDoc>;
   rateShares: Collection<RateShareDoc>;
   updateInbox: Collection<UpdateInboxDoc>;
+  dailyStats: Collection<DailyStatsDoc>;
 }
 
 export const COLLECTION_NAMES = {
@@ -231,6 +259,7 @@ export const COLLECTION_NAMES = {
   alerts: 'ops_alerts',
   rateShares: 'rate_shares',
   updateInbox: 'update_inbox',
+  dailyStats: 'daily_stats',
 } as const satisfies Record<keyof Collections, string>;
 
 export function getCollections(db: Db): Collections {
@@ -249,5 +278,6 @@ export function getCollections(db: Db): Collections {
     alerts: db.collection<AlertDoc>(COLLECTION_NAMES.alerts),
     rateShares: db.collection<RateShareDoc>(COLLECTION_NAMES.rateShares),
     updateInbox: db.collection<UpdateInboxDoc>(COLLECTION_NAMES.updateInbox),
+    dailyStats: db.collection<DailyStatsDoc>(COLLECTION_NAMES.dailyStats),
   };
 }

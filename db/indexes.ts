@@ -148,6 +148,12 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
     options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
     serves: 'inbox retention: longer than Telegram keeps redelivering an update',
   },
+  {
+    collection: COLLECTION_NAMES.dailyStats,
+    key: { expire_at: 1 },
+    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
+    serves: 'daily statistics retention (STATS_RETENTION_DAYS); the digest reads days by _id',
+  },
 ];
 
 /**

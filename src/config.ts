@@ -96,6 +96,7 @@ const settingsSchema = z.object({
   HTTP_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
   ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
+  STATS_RETENTION_DAYS: integer({ min: 1, max: 3650, fallback: 400 }),
 });
 
 /** Each job's schedule variable comes from the job catalog, with the job's default. */
@@ -170,6 +171,8 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
       deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000,
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    /** daily_stats: one document per calendar day, dropped by a TTL index after this long. */
+    stats: { retentionDays: e.STATS_RETENTION_DAYS },
     scheduler: {
       enabled: e.SCHEDULERS_ENABLED,
       timezone: e.SCHEDULER_TIMEZONE,

@@ -8,6 +8,7 @@ import { DeletionEngine } from '../bot/deletion/deletion-engine.js';
 import { AccessService } from '../bot/services/access.js';
 import { Broadcaster } from '../bot/services/broadcaster.js';
 import { ContentService } from '../bot/services/content.js';
+import { countDaily } from '../bot/services/daily-stats.js';
 import { DeleteTimeSetting } from '../bot/services/delete-time.js';
 import {
   type ApiObserver,
@@ -104,7 +105,9 @@ export interface CoreOptions {
 export function buildCore(options: CoreOptions): Core {
   const { config, database, logger } = options;
   const instanceId = options.instanceId ?? newInstanceId();
-  const repos = options.repos ?? createRepositories(database.collections);
+  const repos =
+    options.repos ??
+    createRepositories(database.collections, { statsRetentionDays: config.stats.retentionDays });
   const runs = new RunsRepository(database.collections.runs, {
     instanceId,
     historyMs: config.scheduler.historyDays * 86_400_000,
@@ -128,6 +131,7 @@ export function buildCore(options: CoreOptions): Core {
     }),
     botUsername: botUsernameOf(bulkApi, options.botUsername),
     timezone: config.scheduler.timezone,
+    adminIds: config.adminIds,
     batchSize: config.deletion.batchSize,
     contentSafeLifetimeMs: config.deletion.maxContentMinutes * 60_000,
     telegramRetry: config.telegram.retry,
@@ -145,7 +149,22 @@ export function buildCore(options: CoreOptions): Core {
     heartbeatIntervalMs: Math.max(500, Math.floor(config.scheduler.leaseMs / 6)),
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  countRunsDaily(runtime, repos, config, logger, options.clock ?? (() => new Date()));
   return { instanceId, repos, runs, policy, rateBudget, bulkApi, jobDeps, runtime };
+}
+
+/** Every finished run (and skipped slot) counts in the daily statistics, by status. */
+function countRunsDaily(
+  runtime: SchedulerRuntime,
+  repos: Repositories,
+  config: Config,
+  logger: Logger,
+  clock: () => Date,
+): void {
+  const target = { stats: repos.stats, timezone: config.scheduler.timezone, logger };
+  runtime.onRunFinished((event) => {
+    void countDaily(target, clock(), { runs: { [event.status]: 1 } });
+  });
 }
 
 function logRateBudget(logger: Logger): (event: RateBudgetEvent) => void {
@@ -181,7 +200,9 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
   const { config, logger } = options;
   const clock = options.clock ?? (() => new Date());
   // The metrics read the backlog from the repositories and count the calls of the clients made next.
-  const repos = createRepositories(options.database.collections);
+  const repos = createRepositories(options.database.collections, {
+    statsRetentionDays: config.stats.retentionDays,
+  });
   const metrics = new OpsMetrics({ backlog: repos, logger, clock });
   const core = buildCore({ ...options, repos, observer: metrics.apiObserver });
   const { runtime, policy, bulkApi, instanceId } = core;
@@ -221,6 +242,7 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
       expiryDays: config.tokens.expiryDays,
       dailyLimit: config.tokens.dailyLimit,
       verifyLinkTemplate: config.tokens.verifyLinkTemplate,
+      logger: logger.child({ component: 'access' }),
     }),
     content: new ContentService(repos.contents, repos.pendingDeletions, {
       protectContent: config.content.protect,

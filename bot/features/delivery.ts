@@ -1,5 +1,6 @@
 import type { BotContext, BotDeps } from '../context.js';
 import { ContentUnavailableError, formatTime } from '../services/content.js';
+import { countDaily } from '../services/daily-stats.js';
 
 /**
  * Gives a user the content behind a link if they have access; otherwise a verification link
@@ -50,15 +51,22 @@ export async function requestContent(ctx: BotContext, deps: BotDeps, contentId: 
       timezone: deps.timezone,
     });
   } catch (error) {
-    if (error instanceof ContentUnavailableError) {
-      ctx.log.warn({ contentId }, 'saved content is no longer available to copy');
-      await ctx.reply('Sorry, this content is no longer available.');
-      return;
-    }
-    // Telegram or the database failed mid-delivery: nothing was left behind (see deliver()).
-    ctx.log.error({ err: error, contentId }, 'content could not be delivered');
-    await ctx.reply(
-      'Sorry, the content could not be delivered just now. Please open the link again in a moment.',
-    );
+    return reportFailedDelivery(ctx, contentId, error);
   }
+  await countDaily({ stats: deps.repos.stats, timezone: deps.timezone, logger: ctx.log }, ctx.now, {
+    counts: { deliveries: 1 },
+  });
+}
+
+async function reportFailedDelivery(ctx: BotContext, contentId: string, error: unknown): Promise<void> {
+  if (error instanceof ContentUnavailableError) {
+    ctx.log.warn({ contentId }, 'saved content is no longer available to copy');
+    await ctx.reply('Sorry, this content is no longer available.');
+    return;
+  }
+  // Telegram or the database failed mid-delivery: nothing was left behind (see deliver()).
+  ctx.log.error({ err: error, contentId }, 'content could not be delivered');
+  await ctx.reply(
+    'Sorry, the content could not be delivered just now. Please open the link again in a moment.',
+  );
 }

@@ -2,6 +2,7 @@ import { Composer } from 'grammy';
 import type { BotContext, BotDeps } from '../context.js';
 import { parseStartPayload } from '../links.js';
 import { formatTime } from '../services/content.js';
+import { countDaily } from '../services/daily-stats.js';
 import { requestContent } from './delivery.js';
 
 const VERIFY_REFUSALS = {
@@ -19,7 +20,12 @@ export function startFeature(deps: BotDeps): Composer<BotContext> {
 
   privateChats.command('start', async (ctx) => {
     const { created } = await deps.repos.users.upsertFromTelegram(ctx.from, ctx.chat.id, ctx.now);
-    if (created) ctx.log.info({ userId: ctx.from.id }, 'new user');
+    if (created) {
+      ctx.log.info({ userId: ctx.from.id }, 'new user');
+      await countDaily({ stats: deps.repos.stats, timezone: deps.timezone, logger: ctx.log }, ctx.now, {
+        counts: { users_new: 1 },
+      });
+    }
     const payload = parseStartPayload(ctx.match);
     switch (payload.kind) {
       case 'none':

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import { localDate } from '../../db/calendar.js';
 import type { TokenDoc } from '../../db/collections.js';
 import type { Repositories } from '../../db/repositories/index.js';
 import type { VerifyOutcome } from '../../db/repositories/tokens.js';
 import { verifyLink } from '../links.js';
+import { countDaily, type StatsTarget } from './daily-stats.js';
 
 export interface AccessOptions {
   repos: Repositories;
@@ -11,6 +13,8 @@ export interface AccessOptions {
   expiryDays: number;
   dailyLimit: number;
   verifyLinkTemplate: string | undefined;
+  /** Where a failed statistics write is reported. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 export type IssueOutcome =
@@ -46,6 +50,7 @@ export class AccessService {
       expiresAt,
       ...(contentId === undefined ? {} : { contentId }),
     });
+    await countDaily(this.statsTarget, now, { counts: { links_issued: 1 } });
     return {
       kind: 'issued',
       link: this.wrap(verifyLink(botUsername, token)),
@@ -55,8 +60,15 @@ export class AccessService {
     };
   }
 
-  verify(token: string, userId: number, now: Date): Promise<{ outcome: VerifyOutcome; doc?: TokenDoc }> {
-    return this.options.repos.tokens.verify(token, userId, now);
+  async verify(
+    token: string,
+    userId: number,
+    now: Date,
+  ): Promise<{ outcome: VerifyOutcome; doc?: TokenDoc }> {
+    const result = await this.options.repos.tokens.verify(token, userId, now);
+    if (result.outcome === 'verified')
+      await countDaily(this.statsTarget, now, { counts: { links_verified: 1 } });
+    return result;
   }
 
   async bypass(userId: number, adminId: number, now: Date, days = this.options.expiryDays): Promise<Date> {
@@ -68,7 +80,13 @@ export class AccessService {
       now,
       expiresAt,
     });
+    await countDaily(this.statsTarget, now, { counts: { bypasses: 1 } });
     return expiresAt;
+  }
+
+  private get statsTarget(): StatsTarget {
+    const { repos, timezone, logger } = this.options;
+    return { stats: repos.stats, timezone, logger };
   }
 
   private wrap(link: string): string {

@@ -10,6 +10,7 @@ import type { FloodGate } from '../telegram/flood-gate.js';
 import { type TransientRetryPolicy, withTransientRetry } from '../telegram/retry.js';
 import { forGrammy } from '../telegram/signal.js';
 import { formatTime } from './content.js';
+import { countDaily, type StatsTarget } from './daily-stats.js';
 import { DeliveryRecorder } from './delivery-recorder.js';
 import { persist } from './persistent-write.js';
 
@@ -80,6 +81,10 @@ export class Broadcaster {
     return this.options.progressApi ?? this.options.api;
   }
 
+  private get statsTarget(): StatsTarget {
+    return { stats: this.options.repos.stats, timezone: this.options.timezone, logger: this.options.logger };
+  }
+
   async start(request: BroadcastRequest): Promise<{ broadcastId: ObjectId; total: number }> {
     const { repos, clock } = this.options;
     if (this.stopped) throw new BroadcasterStoppedError();
@@ -99,6 +104,7 @@ export class Broadcaster {
       progress_message_id: progress.message_id,
       owner: this.options.instanceId,
     });
+    await countDaily(this.statsTarget, now, { counts: { broadcasts: 1 } });
     if (this.stopped) {
       // stop() came while this start was under way and did not wait for it: sending now would
       // outlive the process, leaving copies nobody recorded. Nothing was sent; say so.
@@ -254,6 +260,7 @@ export class Broadcaster {
       clock,
       persist: persistOptions,
       signal: writesSignal,
+      stats: this.statsTarget,
     });
     const heartbeat = setInterval(
       () => {

@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, MongoServerError, ObjectId } from 'mongodb';
 import type { BroadcastsRepository, DeliveredCopy } from '../../db/repositories/broadcasts.js';
 import type { UsersRepository } from '../../db/repositories/users.js';
+import { countDaily, type StatsTarget } from './daily-stats.js';
 import { type PersistOptions, persist } from './persistent-write.js';
 
 export interface RecorderOptions {
@@ -11,6 +12,8 @@ export interface RecorderOptions {
   persist: Omit<PersistOptions, 'signal'>;
   /** Ends the retrying of writes that are still pending (process shutdown). */
   signal: AbortSignal;
+  /** Daily statistics: copies delivered, blocked and failed, users newly found blocked. */
+  stats?: StatsTarget;
 }
 
 interface Pending {
@@ -113,7 +116,17 @@ export class DeliveryRecorder {
         }),
       options,
     );
-    await persist(() => users.markBlockedByChat(batch.blockedChats, clock()), options);
+    const newlyBlocked = await persist(() => users.markBlockedByChat(batch.blockedChats, clock()), options);
+    if (this.options.stats) {
+      await countDaily(this.options.stats, clock(), {
+        counts: {
+          broadcast_delivered: batch.copies.length,
+          broadcast_blocked: batch.blockedChats.length,
+          broadcast_failed: batch.failed,
+          users_blocked: newlyBlocked,
+        },
+      });
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { LeasesRepository } from './leases.js';
 import { PendingDeletionsRepository } from './pending-deletions.js';
 import { RunHistory } from './runs.js';
 import { SettingsRepository } from './settings.js';
+import { StatsRepository } from './stats.js';
 import { TokenCountsRepository } from './token-counts.js';
 import { TokensRepository } from './tokens.js';
 import { UpdateInboxRepository } from './update-inbox.js';
@@ -27,9 +28,15 @@ export interface Repositories {
   broadcasts: BroadcastsRepository;
   settings: SettingsRepository;
   updateInbox: UpdateInboxRepository;
+  stats: StatsRepository;
 }
 
-export function createRepositories(collections: Collections): Repositories {
+export interface RepositoryOptions {
+  /** STATS_RETENTION_DAYS: how long a day of `daily_stats` is kept. */
+  statsRetentionDays?: number;
+}
+
+export function createRepositories(collections: Collections, options: RepositoryOptions = {}): Repositories {
   return {
     users: new UsersRepository(collections.users),
     contents: new ContentsRepository(collections.contents),
@@ -42,6 +49,7 @@ export function createRepositories(collections: Collections): Repositories {
     broadcasts: new BroadcastsRepository(collections.broadcasts, collections.broadcastMessages),
     settings: new SettingsRepository(collections.settings),
     updateInbox: new UpdateInboxRepository(collections.updateInbox),
+    stats: new StatsRepository(collections.dailyStats, options.statsRetentionDays),
   };
 }
 
@@ -49,6 +57,7 @@ export {
   BroadcastsRepository,
   PendingDeletionsRepository,
   SettingsRepository,
+  StatsRepository,
   TokenCountsRepository,
   TokensRepository,
   UpdateInboxRepository,

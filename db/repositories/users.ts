@@ -45,8 +45,13 @@ export class UsersRepository {
     return result.modifiedCount;
   }
 
-  async markBlocked(userId: number, at: Date): Promise<void> {
-    await this.users.updateOne({ user_id: userId, blocked_at: null }, { $set: { blocked_at: at } });
+  /** True when the user was reachable until now (a repeated "blocked" changes nothing). */
+  async markBlocked(userId: number, at: Date): Promise<boolean> {
+    const result = await this.users.updateOne(
+      { user_id: userId, blocked_at: null },
+      { $set: { blocked_at: at } },
+    );
+    return result.modifiedCount === 1;
   }
 
   async markUnblocked(userId: number): Promise<void> {

@@ -1,6 +1,7 @@
 import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
 import { stillDeletable } from '../../bot/deletion/deletion-window.js';
+import { countDaily } from '../../bot/services/daily-stats.js';
 import type { StoredBroadcast, StoredBroadcastMessage } from '../../db/repositories/broadcasts.js';
 import type { Bookmark } from '../../db/repositories/pending-deletions.js';
 import { forEachPage } from './batches.js';
@@ -129,6 +130,13 @@ async function deleteBatch(
   );
   await deps.repos.broadcasts.removeCopies(remove);
   await deps.repos.broadcasts.recordCopyAttempt(retry);
-  await deps.repos.users.markBlockedByChat(unreachableChats, input.now);
+  const newlyBlocked = await deps.repos.users.markBlockedByChat(unreachableChats, input.now);
   result.deferred += retry.length;
+  await countDaily(
+    { stats: deps.repos.stats, timezone: deps.timezone, logger: input.logger },
+    input.clock(),
+    {
+      counts: { users_blocked: newlyBlocked },
+    },
+  );
 }

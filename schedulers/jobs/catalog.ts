@@ -1,6 +1,7 @@
 import type { JobContext, JobDefinition, JobResult } from '../job.js';
 import { deleteExpiredBroadcasts } from './broadcast-deleter.js';
 import type { JobDeps, RunInput } from './deps.js';
+import { sendDigest } from './digest.js';
 import { deleteDueMessages } from './message-deleter.js';
 import { cleanupExpiredTokens } from './token-cleanup.js';
 import { resetTokenCounts } from './token-count-reset.js';
@@ -72,6 +73,15 @@ export const JOB_CATALOG = [
     timeoutMs: 10 * MINUTE,
     processedField: 'deleted',
     run: resetTokenCounts,
+  },
+  {
+    name: 'digest',
+    envVar: 'DIGEST_CRON',
+    defaultSchedule: '0 9 * * *',
+    description: "Sends every admin a chart of the last 30 days with yesterday's figures.",
+    timeoutMs: 10 * MINUTE,
+    processedField: 'sent',
+    run: sendDigest,
   },
 ] as const satisfies readonly CatalogEntry[];
 

@@ -13,6 +13,8 @@ export interface JobDeps {
   /** The bot's @username, for the "Click Here" deep links. */
   botUsername(): Promise<string>;
   timezone: string;
+  /** ADMIN_IDS: who gets the digest. */
+  adminIds: readonly number[];
   /** Records processed per database round trip. */
   batchSize: number;
   /**

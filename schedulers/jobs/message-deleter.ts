@@ -2,6 +2,7 @@ import type { ObjectId } from 'mongodb';
 import pMap from 'p-map';
 import { stillDeletable } from '../../bot/deletion/deletion-window.js';
 import { deletionNotice } from '../../bot/notices.js';
+import { countDaily } from '../../bot/services/daily-stats.js';
 import { persist } from '../../bot/services/persistent-write.js';
 import { classifyTelegramError, describeTelegramError } from '../../bot/telegram/errors.js';
 import { withTransientRetry } from '../../bot/telegram/retry.js';
@@ -96,6 +97,8 @@ async function processBatch(
   // Before anything visible: a run that lost its claim (a stall longer than the lease) must not
   // work beside the instance that took over.
   await input.confirmClaim();
+  // This batch's share of the run's counts goes to the daily statistics once it is done.
+  const before = { ...result };
   const outcome: BatchOutcome = { remove: [], retry: [], unreachableChats: [] };
   const byChat = new Map<number, DuePendingDeletion[]>();
   for (const record of records) {
@@ -157,8 +160,20 @@ async function processBatch(
   }
   // One write per distinct error (usually one), each record keeping the error that stopped it.
   for (const [error, ids] of retryByError) await deps.repos.pendingDeletions.recordAttempt(ids, error);
-  await deps.repos.users.markBlockedByChat(outcome.unreachableChats, input.now);
+  const newlyBlocked = await deps.repos.users.markBlockedByChat(outcome.unreachableChats, input.now);
   result.records += outcome.remove.length;
+  await countDaily(
+    { stats: deps.repos.stats, timezone: deps.timezone, logger: input.logger },
+    input.clock(),
+    {
+      counts: {
+        messages_deleted: result.messagesDeleted - before.messagesDeleted,
+        deletions_failed: result.failed - before.failed,
+        notices: result.notices - before.notices,
+        users_blocked: newlyBlocked,
+      },
+    },
+  );
 }
 
 /** Deletes the messages of one chat's records; returns the records that now need a notice. */

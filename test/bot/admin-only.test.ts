@@ -90,6 +90,7 @@ describe('admin features behind the admin filter', () => {
       'tasks',
       'run',
       'stats',
+      'digest',
     ]);
     const listed: AdminFeature = {
       commands: [{ command: 'purge', description: 'Purge' }],

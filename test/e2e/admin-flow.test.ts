@@ -211,9 +211,10 @@ describe('end to end: admin commands', () => {
       broadcast: ' 1h',
       run: ' token-cleanup',
       bypass: ' 6666 365',
+      digest: ' 30',
     };
     const commands = adminCommands().map(({ command }) => `/${command}${exampleArguments[command] ?? ''}`);
-    expect(commands).toHaveLength(8);
+    expect(commands).toHaveLength(9);
     for (const command of commands) {
       const answers = await mallory.say(command, { replyTo: own.message_id });
       expect(
@@ -251,6 +252,7 @@ describe('end to end: admin commands', () => {
       'broadcast_messages',
       'settings',
       'scheduler_runs',
+      'daily_stats',
       'scheduler_jobs',
     ];
     const entries = await Promise.all(

@@ -12,7 +12,7 @@ const LEASES_COLLECTION = COLLECTION_NAMES.leases;
 
 const ADMIN: FakeUser = { id: 9300, first_name: 'Root' };
 const USER: FakeUser = { id: 9301, first_name: 'Eve' };
-const JOBS = ['token-cleanup', 'message-deleter', 'broadcast-deleter', 'token-count-reset'];
+const JOBS = ['token-cleanup', 'message-deleter', 'broadcast-deleter', 'token-count-reset', 'digest'];
 const MAX_TEXT = 4096;
 const MAX_CALLBACK_BYTES = 64;
 const SEED = 0x7a11;
@@ -35,6 +35,8 @@ const REFUSALS = {
   tasks: /^\/tasks takes no arguments\. To run one job: \/run token-cleanup$/,
   run: new RegExp(`^(Usage: /run <job>\\.|“[^\\n]*” is not a job\\.) Jobs: ${JOBS.join(', ')}$`),
   stats: /^\/stats takes no arguments\.$/,
+  digest:
+    /^“[^\n]*” is not a number of days from 7 to 90\.\nUsage: \/digest \[days\], days from 7 to 90 \(default 30\), e\.g\. \/digest 14$/,
   bypass: new RegExp(
     `^(“[^\\n]*” is not a (Telegram user id|number of days)\\. [^\\n]+\\n)?${escapeRegExp(BYPASS_USAGE)}$`,
   ),
@@ -365,6 +367,37 @@ function generateInputs(seed: number): BadInput[] {
           : argFor();
     if (isValidBypass(arg)) continue;
     message('bypass', arg, REFUSALS.bypass);
+  }
+
+  // /digest [days]: 7 to 90 whole days, or nothing.
+  const digestEdges = [
+    '0',
+    '6',
+    '91',
+    '-7',
+    '7.5',
+    '1e1',
+    'abc',
+    '30 5',
+    '30 x',
+    '０３０',
+    '٣٠',
+    '30\u200B',
+    straddle,
+  ];
+  for (const arg of digestEdges) message('digest', arg, REFUSALS.digest);
+  for (let i = 0; i < 30; i++) {
+    const arg =
+      rng() < 0.4 ? `${Math.floor(rng() * 200) - 50}${rng() < 0.3 ? ` ${argFor()}` : ''}` : argFor();
+    const tokens = arg.trim() === '' ? [] : arg.trim().split(/\s+/);
+    const valid =
+      tokens.length === 0 ||
+      (tokens.length === 1 &&
+        /^\d{1,3}$/.test(tokens[0]!) &&
+        Number(tokens[0]) >= 7 &&
+        Number(tokens[0]) <= 90);
+    if (valid) continue;
+    message('digest', arg, REFUSALS.digest);
   }
 
   // Deep links a user opens: /start <payload>.

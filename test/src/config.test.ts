@@ -37,6 +37,7 @@ describe('parseConfig', () => {
         http: { port: undefined, host: '127.0.0.1' },
         alerts: { failureThreshold: 3, deletionLagMs: 15 * 60_000 },
         log: { level: 'info', format: 'auto' },
+        stats: { retentionDays: 400 },
         scheduler: {
           enabled: true,
           timezone: 'UTC',
@@ -45,6 +46,7 @@ describe('parseConfig', () => {
             'message-deleter': '* * * * *',
             'broadcast-deleter': '0 * * * *',
             'token-count-reset': '0 0 * * *',
+            digest: '0 9 * * *',
           },
           historyDays: 30,
           catchUpGraceMs: 24 * 3_600_000,

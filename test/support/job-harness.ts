@@ -55,6 +55,8 @@ export async function startJobHarness(
     gateTime?: TimeSource;
     /** Deleter period assumed for the urgent pass (default one minute, as `* * * * *`). */
     deleterPeriodMs?: number;
+    /** ADMIN_IDS, for the jobs that write to admins (default none). */
+    adminIds?: readonly number[];
   } = {},
 ): Promise<JobHarness> {
   let offsetMs = (options.now ?? HARNESS_EPOCH).getTime() - Date.now();
@@ -88,6 +90,7 @@ export async function startJobHarness(
     engine: new DeletionEngine({ api, logger: logs.logger, retry: telegramRetry }),
     botUsername: async () => fake.botInfo.username,
     timezone: options.timezone ?? 'UTC',
+    adminIds: options.adminIds ?? [],
     batchSize: options.batchSize ?? 50,
     contentSafeLifetimeMs: safeLifetimeMs(options.deleterPeriodMs ?? 60_000),
     telegramRetry,

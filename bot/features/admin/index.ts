@@ -3,6 +3,7 @@ import type { BotCommand } from 'grammy/types';
 import type { BotContext, BotDeps } from '../../context.js';
 import { broadcastFeature } from './broadcast.js';
 import { contentFeature } from './content.js';
+import { digestFeature } from './digest.js';
 import type { AdminFeature } from './feature.js';
 import { statsFeature } from './stats.js';
 import { tasksFeature } from './tasks.js';
@@ -15,6 +16,7 @@ export const ADMIN_FEATURES: readonly AdminFeature[] = [
   broadcastFeature,
   tasksFeature,
   statsFeature,
+  digestFeature,
 ];
 
 /** The admins' command menu, and what non-admins are told is not for them. */

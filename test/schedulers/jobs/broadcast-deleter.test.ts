@@ -89,6 +89,13 @@ describe('broadcast deleter', () => {
     expect((await db().collections.users.findOne({ user_id: 801 }))?.blocked_at).toBeNull();
     expect((await db().collections.users.findOne({ user_id: 802 }))?.blocked_at).toEqual(NOW);
     expect(await db().collections.broadcasts.findOne({ _id: id })).toBeNull();
+    // The user newly found unreachable counts in the day's statistics (UTC here).
+    expect(await db().collections.dailyStats.findOne({ _id: '2026-03-10' })).toMatchObject({
+      users_blocked: 1,
+    });
+    // A second run finds nobody new.
+    await deleteExpiredBroadcasts(h.deps, h.input(NOW));
+    expect((await db().collections.dailyStats.findOne({ _id: '2026-03-10' }))?.users_blocked).toBe(1);
   });
 
   it('counts a copy too old to delete as failed and does not retry it', async () => {

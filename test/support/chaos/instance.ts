@@ -126,6 +126,7 @@ export class ChaosInstance {
       }),
       botUsername: async () => env.botUsername,
       timezone: 'UTC',
+      adminIds: [],
       batchSize: CHAOS.batchSize,
       contentSafeLifetimeMs: SAFE_CONTENT_MINUTES * 60_000,
       telegramRetry,

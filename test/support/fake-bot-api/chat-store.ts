@@ -1,4 +1,4 @@
-import type { InlineKeyboardMarkup, Message, MessageEntity } from 'grammy/types';
+import type { InlineKeyboardMarkup, Message, MessageEntity, PhotoSize } from 'grammy/types';
 import {
   type BotIdentity,
   botUserJson,
@@ -18,6 +18,8 @@ interface MessageExtras {
   copiedFrom?: { chatId: number; messageId: number };
   replyToMessageId?: number;
   hasProtectedContent?: boolean;
+  /** A photo message (sendPhoto): its text is the caption. */
+  photo?: PhotoSize;
 }
 
 /**
@@ -83,6 +85,13 @@ export class StoredMessage {
   }
   set hasProtectedContent(value: boolean) {
     this.setExtra('hasProtectedContent', value ? true : undefined);
+  }
+
+  get photo(): PhotoSize | undefined {
+    return this.extras?.photo;
+  }
+  set photo(value: PhotoSize | undefined) {
+    this.setExtra('photo', value);
   }
 
   private setExtra<K extends keyof MessageExtras>(key: K, value: MessageExtras[K]): void {
@@ -237,8 +246,14 @@ export class ChatStore {
       // Telegram nests one level only and omits the reply once the original is deleted.
       if (replied !== undefined) json.reply_to_message = this.toJson(replied, false);
     }
-    json.text = message.text;
-    if (message.entities !== undefined) json.entities = message.entities;
+    if (message.photo !== undefined) {
+      json.photo = [message.photo];
+      if (message.text !== '') json.caption = message.text;
+      if (message.entities !== undefined) json.caption_entities = message.entities;
+    } else {
+      json.text = message.text;
+      if (message.entities !== undefined) json.entities = message.entities;
+    }
     if (message.replyMarkup !== undefined) json.reply_markup = message.replyMarkup;
     return json as unknown as Message;
   }

@@ -14,6 +14,7 @@ import { Dispatcher } from './dispatcher.js';
 import { FaultInjector, type FaultSpec, type PendingFault } from './faults.js';
 import { CONTROL_PREFIX, listen } from './http-layer.js';
 import type { FakeBotState, UnknownChatPolicy } from './methods/index.js';
+import { UploadedFiles } from './multipart.js';
 import { RateLimiter, type RateLimits } from './rate-limiter.js';
 import {
   type ButtonPressInput,
@@ -96,6 +97,7 @@ export class FakeBotApi {
   private readonly rateLimiter = new RateLimiter();
   private readonly callLog: CallLog;
   private readonly dispatcher: Dispatcher;
+  private readonly files = new UploadedFiles();
   private server: Server | undefined;
   private address = { host: '127.0.0.1', port: 0 };
 
@@ -118,6 +120,7 @@ export class FakeBotApi {
       callbacks: this.callbacks,
       unknownChats: options.unknownChats ?? 'chat-not-found',
       callbackAnswerWindowMs: options.callbackAnswerWindowMs ?? DEFAULT_CALLBACK_ANSWER_WINDOW_MS,
+      files: this.files,
       nowMs: () => this.clock(),
     };
     this.dispatcher = new Dispatcher(this.state, this.faults, this.rateLimiter, this.callLog);
@@ -242,6 +245,11 @@ export class FakeBotApi {
         .deleted(chatId)
         .map((message) => ({ message: this.inspect(message), deletedAt: message.deletedAt as number })),
     };
+  }
+
+  /** The bytes of a file the bot uploaded (e.g. a photo message's `photo[0].file_id`). */
+  uploadedFile(fileId: string): Buffer | undefined {
+    return this.files.get(fileId);
   }
 
   messages(chatId: number): InspectedMessage[] {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BotApiError, badRequest, DESCRIPTIONS } from './api-error.js';
+import { parseMultipart, type UploadedPart } from './multipart.js';
 import { paramsFromJsonBody, paramsFromSearch, type RawParams } from './request-params.js';
 
 /** Large enough for a control-API seed of 100,000 chats. */
@@ -11,6 +12,8 @@ export interface BotApiRequest {
   raw: RawParams;
   /** The parameters as sent, for call records. */
   sent: Record<string, unknown>;
+  /** The file parts of a multipart/form-data request, by part name. */
+  files?: ReadonlyMap<string, UploadedPart>;
   /** Aborted when the client goes away before the answer. */
   signal: AbortSignal;
 }
@@ -97,6 +100,7 @@ async function route(routes: HttpRoutes, req: IncomingMessage, res: ServerRespon
     method: decodeURIComponent(match[2] ?? ''),
     raw: parsed.raw,
     sent: parsed.sent,
+    ...(parsed.files === undefined ? {} : { files: parsed.files }),
     signal: controller.signal,
   });
   writeJson(res, reply.status, reply.body);
@@ -105,17 +109,22 @@ async function route(routes: HttpRoutes, req: IncomingMessage, res: ServerRespon
 async function readBotApiParams(
   req: IncomingMessage,
   search: URLSearchParams,
-): Promise<{ raw: RawParams; sent: Record<string, unknown> } | BotApiError> {
+): Promise<
+  { raw: RawParams; sent: Record<string, unknown>; files?: ReadonlyMap<string, UploadedPart> } | BotApiError
+> {
   const contentType = (req.headers['content-type'] ?? '').toLowerCase();
-  if (contentType.startsWith('multipart/form-data')) {
-    req.resume();
-    return badRequest(
-      'the fake Bot API does not accept multipart/form-data (file uploads); send JSON instead',
-    );
-  }
   const body = await readBody(req);
   if (body instanceof Error) return badRequest(body.message);
   const fromQuery = paramsFromSearch(search);
+  if (contentType.startsWith('multipart/form-data')) {
+    // The boundary is case-sensitive: read it from the header as sent.
+    const multipart = parseMultipart(body, req.headers['content-type'] ?? '');
+    if (multipart instanceof BotApiError) return multipart;
+    const sent: Record<string, unknown> = { ...fromQuery, ...multipart.fields };
+    for (const file of multipart.files.values())
+      sent[file.name] = `<file ${file.filename}, ${file.bytes.length} bytes>`;
+    return { raw: { ...fromQuery, ...multipart.fields }, sent, files: multipart.files };
+  }
   if (body.length === 0) return { raw: fromQuery, sent: { ...fromQuery } };
   if (contentType.startsWith('application/x-www-form-urlencoded')) {
     const fromForm = paramsFromSearch(new URLSearchParams(body.toString('utf8')));

@@ -1,6 +1,7 @@
 import type { CommandStore } from '../bot-commands.js';
 import type { CallbackQueries } from '../callback-queries.js';
 import type { ChatStore } from '../chat-store.js';
+import type { UploadedFiles, UploadedPart } from '../multipart.js';
 import type { Params } from '../request-params.js';
 import type { BotIdentity } from '../telegram-objects.js';
 import type { UpdateQueue } from '../update-queue.js';
@@ -23,12 +24,16 @@ export interface FakeBotState {
   readonly callbacks: CallbackQueries;
   readonly unknownChats: UnknownChatPolicy;
   readonly callbackAnswerWindowMs: number;
+  /** Files the bot uploaded (sendPhoto), by file_id. */
+  readonly files: UploadedFiles;
   nowMs(): number;
 }
 
 export interface MethodContext {
   state: FakeBotState;
   params: Params;
+  /** The file parts of a multipart request, by part name. */
+  files?: ReadonlyMap<string, UploadedPart>;
   /** Aborted when the client closes the connection (long polls stop waiting then). */
   signal: AbortSignal;
 }

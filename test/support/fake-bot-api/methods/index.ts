@@ -9,6 +9,7 @@ import {
   sendChatAction,
   sendMessage,
 } from './messages.js';
+import { sendPhoto } from './photos.js';
 import { deleteWebhook, getMe, getUpdates, getWebhookInfo, setWebhook } from './updates.js';
 
 export type { FakeBotState, MethodContext, MethodHandler, UnknownChatPolicy } from './context.js';
@@ -32,6 +33,7 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = {
   getMyCommands,
   deleteMyCommands,
   sendChatAction,
+  sendPhoto,
 };
 
 const BY_LOWERCASE_NAME = new Map(Object.keys(METHODS).map((name) => [name.toLowerCase(), name]));
