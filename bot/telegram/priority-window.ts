@@ -56,6 +56,8 @@ export class PriorityWindow {
   private readonly grants: number[] = [];
   /** Grant times of bulk calls, kept as long as the longest bulk interval asks. */
   private readonly bulkGrants: number[] = [];
+  /** When the next bulk call is due on an even pace (see bulkReadyAt). */
+  private bulkDueAt = Number.NEGATIVE_INFINITY;
   private readonly queues: Record<Lane, Waiter[]> = { interactive: [], bulk: [] };
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -122,9 +124,10 @@ export class PriorityWindow {
         interactive.grant();
         continue;
       }
-      if (this.queues.bulk.length === 0 || this.bulkInWindow(now, allowance) >= allowance.limit) break;
+      if (this.queues.bulk.length === 0 || this.bulkReadyAt(now, allowance) > now) break;
       this.grants.push(now);
       this.bulkGrants.push(now);
+      this.bulkDueAt = Math.max(this.bulkDueAt, now) + allowance.intervalMs / allowance.limit;
       this.queues.bulk.shift()?.grant();
     }
     this.scheduleNext(now, allowance);
@@ -134,6 +137,24 @@ export class PriorityWindow {
     const share = this.bulkShare?.allowance();
     if (!share) return { limit: this.limit, intervalMs: this.intervalMs };
     return { limit: Math.floor(share.limit), intervalMs: share.intervalMs + this.jitterMarginMs };
+  }
+
+  /**
+   * When the next bulk call may go: within the window, and on an even pace of `limit` calls per
+   * interval with bursts of at most a tenth of it. A window filled in one burst and then empty
+   * lets a burst's slow answers and the next burst's fast ones fall into one second at
+   * Telegram's end (several instances make it worse); paced calls can only bunch by the jitter.
+   */
+  private bulkReadyAt(now: number, allowance: BulkAllowance): number {
+    if (allowance.limit <= 0) return Number.POSITIVE_INFINITY;
+    let readyAt = now;
+    const inWindow = this.bulkInWindow(now, allowance);
+    if (inWindow >= allowance.limit) {
+      readyAt = (this.bulkGrants[this.bulkGrants.length - inWindow] as number) + allowance.intervalMs;
+    }
+    const spacing = allowance.intervalMs / allowance.limit;
+    const burst = Math.max(1, Math.ceil(allowance.limit / 10));
+    return Math.max(readyAt, this.bulkDueAt - spacing * (burst - 1));
   }
 
   private bulkInWindow(now: number, allowance: BulkAllowance): number {
@@ -151,11 +172,8 @@ export class PriorityWindow {
     if ((hasInteractive || hasBulk) && this.grants.length >= this.limit) {
       wakeAt = (this.grants[0] as number) + this.intervalMs;
     } else if (hasBulk && allowance.limit > 0) {
-      const inWindow = this.bulkInWindow(now, allowance);
-      if (inWindow >= allowance.limit) {
-        const oldestBlocking = this.bulkGrants[this.bulkGrants.length - inWindow] as number;
-        wakeAt = oldestBlocking + allowance.intervalMs;
-      }
+      const readyAt = this.bulkReadyAt(now, allowance);
+      if (readyAt > now) wakeAt = readyAt;
     }
     // A zero allowance has no time to wake at: the share says when it changes.
     if (wakeAt === this.timerAt) return;
