@@ -96,6 +96,9 @@ const settingsSchema = z.object({
   HTTP_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
   ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
+  BACKUP_DIR: optionalText(),
+  BACKUP_KEEP: integer({ min: 1, max: 10_000, fallback: 7 }),
+  BACKUP_SEND_TO_ADMINS: flag(false),
 });
 
 /** Each job's schedule variable comes from the job catalog, with the job's default. */
@@ -170,6 +173,14 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
       deletionLagMs: e.ALERT_DELETION_LAG_MINUTES * 60_000,
     },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    backup: {
+      /** Where the backup job writes (one directory per backup, named by its UTC time). */
+      dir: e.BACKUP_DIR ?? './backups',
+      /** Complete backups kept; older ones are removed after each backup. */
+      keep: e.BACKUP_KEEP,
+      /** Send each backup as one .tar document to every admin (when under Telegram's 50 MB). */
+      sendToAdmins: e.BACKUP_SEND_TO_ADMINS,
+    },
     scheduler: {
       enabled: e.SCHEDULERS_ENABLED,
       timezone: e.SCHEDULER_TIMEZONE,
