@@ -183,7 +183,9 @@ describe('backup job', () => {
     const target = await source.connectAnother();
     const targetDb = target.client.db(`${source.dbName}_r`);
     try {
-      await targetDb.collection<{ _id: string; stale: boolean }>('typed').insertOne({ _id: 'left over', stale: true });
+      await targetDb
+        .collection<{ _id: string; stale: boolean }>('typed')
+        .insertOne({ _id: 'left over', stale: true });
       const summary = await restoreBackup({
         db: targetDb,
         backup: await verifyBackup(backup),
