@@ -77,6 +77,11 @@ export class Dispatcher {
     if (fault !== undefined) throw fault;
     const retryAfter = this.rateLimiter.check(method, chatId, this.state.nowMs());
     if (retryAfter !== undefined) throw tooManyRequests(retryAfter);
-    return handler({ state: this.state, params: new Params(request.raw), signal: request.signal });
+    return handler({
+      state: this.state,
+      params: new Params(request.raw),
+      files: request.files,
+      signal: request.signal,
+    });
   }
 }

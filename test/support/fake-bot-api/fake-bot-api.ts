@@ -13,7 +13,7 @@ import { createControlApi } from './control-api.js';
 import { Dispatcher } from './dispatcher.js';
 import { FaultInjector, type FaultSpec, type PendingFault } from './faults.js';
 import { CONTROL_PREFIX, listen } from './http-layer.js';
-import type { FakeBotState, UnknownChatPolicy } from './methods/index.js';
+import type { FakeBotState, SentDocument, UnknownChatPolicy } from './methods/index.js';
 import { RateLimiter, type RateLimits } from './rate-limiter.js';
 import {
   type ButtonPressInput,
@@ -118,6 +118,7 @@ export class FakeBotApi {
       callbacks: this.callbacks,
       unknownChats: options.unknownChats ?? 'chat-not-found',
       callbackAnswerWindowMs: options.callbackAnswerWindowMs ?? DEFAULT_CALLBACK_ANSWER_WINDOW_MS,
+      documents: [],
       nowMs: () => this.clock(),
     };
     this.dispatcher = new Dispatcher(this.state, this.faults, this.rateLimiter, this.callLog);
@@ -242,6 +243,11 @@ export class FakeBotApi {
         .deleted(chatId)
         .map((message) => ({ message: this.inspect(message), deletedAt: message.deletedAt as number })),
     };
+  }
+
+  /** The documents bots uploaded (sendDocument), with their bytes; only those sent to `chatId` if given. */
+  documents(chatId?: number): SentDocument[] {
+    return this.state.documents.filter((doc) => chatId === undefined || doc.chatId === chatId);
   }
 
   messages(chatId: number): InspectedMessage[] {

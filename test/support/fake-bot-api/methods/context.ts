@@ -1,6 +1,7 @@
 import type { CommandStore } from '../bot-commands.js';
 import type { CallbackQueries } from '../callback-queries.js';
 import type { ChatStore } from '../chat-store.js';
+import type { UploadedFile } from '../http-layer.js';
 import type { Params } from '../request-params.js';
 import type { BotIdentity } from '../telegram-objects.js';
 import type { UpdateQueue } from '../update-queue.js';
@@ -23,12 +24,24 @@ export interface FakeBotState {
   readonly callbacks: CallbackQueries;
   readonly unknownChats: UnknownChatPolicy;
   readonly callbackAnswerWindowMs: number;
+  /** Every document a bot uploaded, in order (sendDocument). */
+  readonly documents: SentDocument[];
   nowMs(): number;
+}
+
+export interface SentDocument {
+  chatId: number;
+  messageId: number;
+  fileName: string;
+  bytes: Buffer;
+  caption: string;
 }
 
 export interface MethodContext {
   state: FakeBotState;
   params: Params;
+  /** The files of a multipart request, by field name (empty for JSON and form requests). */
+  files: Record<string, UploadedFile>;
   /** Aborted when the client closes the connection (long polls stop waiting then). */
   signal: AbortSignal;
 }

@@ -352,8 +352,17 @@ describe('fake Bot API: messages', () => {
         body: '--x--',
       },
     );
+    // Multipart is read (see documents.test.ts); an empty form reaches the method without a chat.
     expect(upload.status).toBe(400);
-    expect(upload.body.description).toMatch(/^Bad Request: .*multipart\/form-data/);
+    expect(upload.body.description).toBe('Bad Request: chat_id is empty');
+    const garbage = await rawCall(
+      fake,
+      'sendDocument',
+      {},
+      { headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: 'not multipart' },
+    );
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.description).toBe("Bad Request: can't parse multipart/form-data request");
   });
 
   it('records every call with its parameters and status', async () => {
