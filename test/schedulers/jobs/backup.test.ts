@@ -9,6 +9,7 @@ import { EXACT_TYPES, restoreBackup, verifyBackup } from '../../../db/backup/res
 import { openWriteExclusive } from '../../../db/backup/writer.js';
 import { type BackupDeps, backupDatabase } from '../../../schedulers/jobs/backup.js';
 import type { JobDeps } from '../../../schedulers/jobs/deps.js';
+import { startJobHarness } from '../../support/job-harness.js';
 import { captureLogs } from '../../support/logs.js';
 import { openTestDatabase, type TestDatabase } from '../../support/test-db.js';
 
@@ -305,5 +306,46 @@ describe('backup job', () => {
       bytesWritten: 0,
     });
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("tells the admins where the backup is instead of sending one over Telegram's limit", async () => {
+    await source.db.collection('x').insertMany(Array.from({ length: 50 }, (_, i) => ({ i })));
+    const harness = await startJobHarness(source, { backupDir: dir });
+    try {
+      harness.fake.addChat(7001, { user: { id: 7001, first_name: 'Admin' } });
+      Object.assign(harness.deps.backup, { sendToAdmins: true, adminIds: [7001], uploadLimitBytes: 1_000 });
+      const result = await backupDatabase(harness.deps, harness.input(NOW));
+      expect(result).toMatchObject({ collections: 1, documents: 50, sent: 0, sendFailed: 0 });
+      expect(harness.fake.documents()).toEqual([]);
+      const name = '2026-03-10T03-30-00.000Z';
+      expect(harness.fake.messages(7001).map((message) => message.text)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^Backup ${name} is in ${join(dir, name)} on the server\\. It was not sent here: packed it is .* KB, over Telegram's 1000 B limit for bots\\.$`,
+          ),
+        ),
+      ]);
+      // The packed copy was temporary.
+      expect(await readdir(dir)).toEqual([name]);
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('sends the packed backup to each admin within the limit (through the bulk lane)', async () => {
+    await source.db.collection('x').insertOne({ i: 1 });
+    const harness = await startJobHarness(source, { backupDir: dir });
+    try {
+      harness.fake.addChat(7001, { user: { id: 7001, first_name: 'Admin' } });
+      Object.assign(harness.deps.backup, { sendToAdmins: true, adminIds: [7001, 7404] });
+      const result = await backupDatabase(harness.deps, harness.input(NOW));
+      expect(result).toMatchObject({ sent: 1, sendFailed: 1 });
+      expect(harness.fake.documents(7001).map((doc) => doc.fileName)).toEqual([
+        'backup-2026-03-10T03-30-00.000Z.tar',
+      ]);
+      expect(harness.logs.messages()).toContain('backup: could not send the backup to an admin');
+    } finally {
+      await harness.close();
+    }
   });
 });
