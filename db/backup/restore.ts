@@ -260,7 +260,15 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreSum
       await gunzipText(createReadStream(join(path, collection.metadata.path))),
       { relaxed: false },
     ) as Document;
-    if (drop) await db.collection(collection.name).drop();
+    if (drop) {
+      await db
+        .collection(collection.name)
+        .drop()
+        .catch((error: unknown) => {
+          // Servers before 7.0 answer NamespaceNotFound for a collection that is not there.
+          if ((error as { codeName?: string }).codeName !== 'NamespaceNotFound') throw error;
+        });
+    }
     const exists =
       (await db.listCollections({ name: collection.name }, { nameOnly: true }).toArray()).length > 0;
     if (!exists) {

@@ -80,7 +80,12 @@ export async function backupDatabase(deps: JobDeps, input: RunInput): Promise<Ba
     ...(settings.openWrite ? { openWrite: settings.openWrite } : {}),
     beforeCollection: () => input.confirmClaim(),
   });
-  const retention = await pruneBackups(settings.dir, settings.keep, input.now);
+  // The backup is complete at this point: a retention failure is logged, not a failed run (a retry
+  // would find its backup already there).
+  const retention = await pruneBackups(settings.dir, settings.keep, input.now).catch((error: unknown) => {
+    input.logger.error({ err: error, dir: settings.dir }, 'backup: could not remove old backups');
+    return { kept: [], removed: [], removedPartial: [] };
+  });
   input.logger.info(
     {
       backup: summary.path,
