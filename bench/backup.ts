@@ -6,7 +6,8 @@
  * set, else the project's emulator in its own process), then a separate process (this file with
  * `--measure`) connects, settles, takes its idle RSS, runs the backup writer into a temporary
  * BACKUP_DIR while sampling RSS every 20 ms, and reports the peak above idle, the time and the
- * bytes written. Prints one JSON line.
+ * bytes written; then restores that backup into another database (verification included) and
+ * reports the same for the restore. Prints one JSON line.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
+import { restoreBackup, verifyBackup } from '../db/backup/restore.js';
 import { writeBackup } from '../db/backup/writer.js';
 import { ROOT, startService, stopService } from './processes.js';
 
@@ -44,8 +46,25 @@ async function measure(uri: string, dbName: string): Promise<void> {
   try {
     const summary = await writeBackup({ db, dir, now: new Date() });
     const durationMs = Math.round(performance.now() - started);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    const backupPeakRss = peakRss;
+
+    // Then the restore of that backup into another database (verification pass included).
+    global.gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const restoreIdleRss = process.memoryUsage.rss();
+    peakRss = restoreIdleRss;
+    const restoreStarted = performance.now();
+    const target = client.db(`${dbName}_restored`);
+    const restored = await restoreBackup({
+      db: target,
+      backup: await verifyBackup(summary.path),
+      drop: true,
+    });
+    const restoreMs = Math.round(performance.now() - restoreStarted);
     clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    await target.dropDatabase();
     console.log(
       JSON.stringify({
         documents: summary.documents,
@@ -55,8 +74,15 @@ async function measure(uri: string, dbName: string): Promise<void> {
         durationMs,
         docsPerSecond: Math.round(summary.documents / (durationMs / 1000)),
         idleRssMb: +(idleRss / 1048576).toFixed(1),
-        peakRssMb: +(peakRss / 1048576).toFixed(1),
-        peakAboveIdleMb: +((peakRss - idleRss) / 1048576).toFixed(1),
+        peakRssMb: +(backupPeakRss / 1048576).toFixed(1),
+        peakAboveIdleMb: +((backupPeakRss - idleRss) / 1048576).toFixed(1),
+        restore: {
+          documents: restored.documents,
+          durationMs: restoreMs,
+          idleRssMb: +(restoreIdleRss / 1048576).toFixed(1),
+          peakRssMb: +(peakRss / 1048576).toFixed(1),
+          peakAboveIdleMb: +((peakRss - restoreIdleRss) / 1048576).toFixed(1),
+        },
       }),
     );
   } finally {
