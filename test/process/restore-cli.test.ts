@@ -29,15 +29,13 @@ describe('npm run restore (command line)', () => {
 
   beforeAll(async () => {
     source = await openTestDatabase('restore-cli-source', { indexes: false });
-    await source.db
-      .collection('alpha')
-      .insertMany(
-        Array.from({ length: 300 }, (_, i) => ({
-          i,
-          big: Long.fromString('9007199254740993'),
-          d: Decimal128.fromString('0.1'),
-        })),
-      );
+    await source.db.collection('alpha').insertMany(
+      Array.from({ length: 300 }, (_, i) => ({
+        i,
+        big: Long.fromString('9007199254740993'),
+        d: Decimal128.fromString('0.1'),
+      })),
+    );
     await source.db.collection('alpha').createIndex({ i: 1 }, { unique: true, name: 'i_unique' });
     await source.db.collection('zulu').insertMany([{ z: 1 }, { z: 2 }]);
     root = await mkdtemp(join(tmpdir(), 'restore-cli-'));
