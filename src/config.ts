@@ -97,6 +97,9 @@ const settingsSchema = z.object({
   ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
   STATS_RETENTION_DAYS: integer({ min: 1, max: 3650, fallback: 400 }),
+  BACKUP_DIR: optionalText(),
+  BACKUP_KEEP: integer({ min: 1, max: 10_000, fallback: 7 }),
+  BACKUP_SEND_TO_ADMINS: flag(false),
 });
 
 /** Each job's schedule variable comes from the job catalog, with the job's default. */
@@ -173,6 +176,14 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     /** daily_stats: one document per calendar day, dropped by a TTL index after this long. */
     stats: { retentionDays: e.STATS_RETENTION_DAYS },
+    backup: {
+      /** Where the backup job writes (one directory per backup, named by its UTC time). */
+      dir: e.BACKUP_DIR ?? './backups',
+      /** Complete backups kept; older ones are removed after each backup. */
+      keep: e.BACKUP_KEEP,
+      /** Send each backup as one .tar document to every admin (when under Telegram's 50 MB). */
+      sendToAdmins: e.BACKUP_SEND_TO_ADMINS,
+    },
     scheduler: {
       enabled: e.SCHEDULERS_ENABLED,
       timezone: e.SCHEDULER_TIMEZONE,

@@ -136,6 +136,13 @@ export function buildCore(options: CoreOptions): Core {
     contentSafeLifetimeMs: config.deletion.maxContentMinutes * 60_000,
     telegramRetry: config.telegram.retry,
     concurrency: config.telegram.concurrency,
+    backup: {
+      db: database.db,
+      dir: config.backup.dir,
+      keep: config.backup.keep,
+      sendToAdmins: config.backup.sendToAdmins,
+      adminIds: config.adminIds,
+    },
   };
   const runtime = new SchedulerRuntime({
     runs,

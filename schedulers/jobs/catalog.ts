@@ -1,4 +1,5 @@
 import type { JobContext, JobDefinition, JobResult } from '../job.js';
+import { backupDatabase } from './backup.js';
 import { deleteExpiredBroadcasts } from './broadcast-deleter.js';
 import type { JobDeps, RunInput } from './deps.js';
 import { sendDigest } from './digest.js';
@@ -82,6 +83,16 @@ export const JOB_CATALOG = [
     timeoutMs: 10 * MINUTE,
     processedField: 'sent',
     run: sendDigest,
+  },
+  {
+    name: 'backup',
+    envVar: 'BACKUP_CRON',
+    defaultSchedule: '30 3 * * *',
+    description:
+      'Writes every collection to BACKUP_DIR in mongodump --gzip layout and keeps the newest BACKUP_KEEP.',
+    timeoutMs: 2 * 60 * MINUTE,
+    processedField: 'documents',
+    run: backupDatabase,
   },
 ] as const satisfies readonly CatalogEntry[];
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DeletionEngine } from '../../bot/deletion/deletion-engine.js';
 import type { TransientRetryPolicy } from '../../bot/telegram/retry.js';
 import type { Repositories } from '../../db/repositories/index.js';
+import type { BackupDeps } from './backup.js';
 
 /** Everything the maintenance jobs need, injected so tests and the command line can build it. */
 export interface JobDeps {
@@ -26,6 +27,8 @@ export interface JobDeps {
   concurrency: number;
   /** Retries within one run for a call that hit a 5xx or network error. */
   telegramRetry: TransientRetryPolicy;
+  /** The backup job's database, directory and retention (BACKUP_* variables). */
+  backup: BackupDeps;
 }
 
 /** The slice of a run context a job body uses; the manual entry points accept just this. */

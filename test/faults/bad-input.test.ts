@@ -1,6 +1,7 @@
 import { BSON, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECTION_NAMES } from '../../db/collections.js';
+import { JOB_NAMES } from '../../schedulers/jobs/catalog.js';
 
 import { startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
 import type { FakeUser } from '../support/fake-bot-api/index.js';
@@ -12,7 +13,8 @@ const LEASES_COLLECTION = COLLECTION_NAMES.leases;
 
 const ADMIN: FakeUser = { id: 9300, first_name: 'Root' };
 const USER: FakeUser = { id: 9301, first_name: 'Eve' };
-const JOBS = ['token-cleanup', 'message-deleter', 'broadcast-deleter', 'token-count-reset', 'digest'];
+/** Every job of the catalog (a new job changes /run's list of jobs). */
+const JOBS: string[] = [...JOB_NAMES];
 const MAX_TEXT = 4096;
 const MAX_CALLBACK_BYTES = 64;
 const SEED = 0x7a11;

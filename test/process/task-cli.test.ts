@@ -131,7 +131,7 @@ describe('npm run task (one-shot command line)', () => {
     const result = await runNpmTask(['nope']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
-      'unknown job "nope"; valid jobs are: token-cleanup, message-deleter, broadcast-deleter, token-count-reset',
+      'unknown job "nope"; valid jobs are: token-cleanup, message-deleter, broadcast-deleter, token-count-reset, backup',
     );
   });
 });

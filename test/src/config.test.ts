@@ -10,6 +10,23 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 }
 
 describe('parseConfig', () => {
+  it('reads the backup settings and refuses a BACKUP_KEEP below one or a bad BACKUP_SEND_TO_ADMINS', () => {
+    const set = parseConfig({
+      BOT_TOKEN: TOKEN,
+      BACKUP_DIR: '/var/backups/bot',
+      BACKUP_KEEP: '30',
+      BACKUP_SEND_TO_ADMINS: 'true',
+      BACKUP_CRON: '0 4 * * *',
+    });
+    expect(set.ok && set.config.backup).toEqual({ dir: '/var/backups/bot', keep: 30, sendToAdmins: true });
+    expect(set.ok && set.config.scheduler.schedules.backup).toBe('0 4 * * *');
+    const bad = parseConfig({ BOT_TOKEN: TOKEN, BACKUP_KEEP: '0', BACKUP_SEND_TO_ADMINS: 'maybe' });
+    expect(bad.ok).toBe(false);
+    const problems = bad.ok ? [] : bad.problems;
+    expect(problems.some((problem) => problem.startsWith('BACKUP_KEEP '))).toBe(true);
+    expect(problems.some((problem) => problem.startsWith('BACKUP_SEND_TO_ADMINS '))).toBe(true);
+  });
+
   it('gives every optional setting its documented default', () => {
     const result = parseConfig({ BOT_TOKEN: TOKEN });
     expect(result).toEqual({
@@ -38,6 +55,7 @@ describe('parseConfig', () => {
         alerts: { failureThreshold: 3, deletionLagMs: 15 * 60_000 },
         log: { level: 'info', format: 'auto' },
         stats: { retentionDays: 400 },
+        backup: { dir: './backups', keep: 7, sendToAdmins: false },
         scheduler: {
           enabled: true,
           timezone: 'UTC',
@@ -47,6 +65,7 @@ describe('parseConfig', () => {
             'broadcast-deleter': '0 * * * *',
             'token-count-reset': '0 0 * * *',
             digest: '0 9 * * *',
+            backup: '30 3 * * *',
           },
           historyDays: 30,
           catchUpGraceMs: 24 * 3_600_000,

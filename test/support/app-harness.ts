@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type RunningApp, runApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config.js';
 import type { FakeBotApi, FakeUser, InspectedMessage } from './fake-bot-api/index.js';
@@ -43,6 +45,8 @@ export async function startTestApp(
     TELEGRAM_PER_CHAT_RPS: '100',
     ...quietSchedules(env.SCHEDULER_TIMEZONE),
     SHUTDOWN_TIMEOUT_MS: '5000',
+    // A /run backup in a test writes under the system's temporary directory, never into the checkout.
+    BACKUP_DIR: join(tmpdir(), 'bot-test-backups', db.dbName),
     ...env,
   });
   if (!parsed.ok) throw new Error(`bad test configuration: ${parsed.problems.join('; ')}`);

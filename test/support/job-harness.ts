@@ -43,7 +43,7 @@ export interface JobHarness {
  * the harness's clock, so the 48-hour rule applies to what the jobs schedule.
  */
 export async function startJobHarness(
-  database: Pick<TestDatabase, 'collections'>,
+  database: Pick<TestDatabase, 'collections' | 'db'>,
   options: {
     fake?: Omit<FakeBotApiOptions, 'now'>;
     limits?: RateLimitOptions;
@@ -53,6 +53,8 @@ export async function startJobHarness(
     now?: Date;
     /** How the flood gate waits (default: by moving the shared clock, at once). */
     gateTime?: TimeSource;
+    /** The backup job's BACKUP_DIR (the other settings are set on `deps.backup` by the test). */
+    backupDir?: string;
     /** Deleter period assumed for the urgent pass (default one minute, as `* * * * *`). */
     deleterPeriodMs?: number;
     /** ADMIN_IDS, for the jobs that write to admins (default none). */
@@ -95,6 +97,13 @@ export async function startJobHarness(
     contentSafeLifetimeMs: safeLifetimeMs(options.deleterPeriodMs ?? 60_000),
     telegramRetry,
     concurrency: 20,
+    backup: {
+      db: database.db,
+      dir: options.backupDir ?? '/nonexistent/backups-not-configured',
+      keep: 7,
+      sendToAdmins: false,
+      adminIds: [],
+    },
   };
   return {
     fake,

@@ -1,4 +1,4 @@
-import { MongoClient } from 'mongodb';
+import { type Db, MongoClient } from 'mongodb';
 import { afterEach, beforeEach } from 'vitest';
 import { type Collections, getCollections } from '../../db/collections.js';
 import { live } from './live.js';
@@ -13,7 +13,7 @@ import { topologyOptions } from './mongo-topology.js';
 export function useOwnMongo(
   dbName: string,
   options: Omit<MongoEmulatorOptions, 'port'> = {},
-): { emulator: MongoEmulator; collections: Collections } {
+): { emulator: MongoEmulator; collections: Collections; db: Db } {
   let emulator: MongoEmulator | undefined;
   let client: MongoClient | undefined;
   let collections: Collections | undefined;
@@ -33,5 +33,6 @@ export function useOwnMongo(
   return {
     emulator: live(() => emulator, 'the MongoDB emulator'),
     collections: live(() => collections, 'the collections'),
+    db: live(() => client?.db(dbName), 'the database'),
   };
 }

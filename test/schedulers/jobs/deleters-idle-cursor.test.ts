@@ -26,7 +26,7 @@ describe('deleters outlast the idle cursor timeout', () => {
   let h: JobHarness;
 
   beforeEach(async () => {
-    h = await startJobHarness({ collections: mongo.collections }, { batchSize: 3, now: NOW });
+    h = await startJobHarness({ collections: mongo.collections, db: mongo.db }, { batchSize: 3, now: NOW });
     h.fake.setLatency('deleteMessages', SLOW_CALL_MS);
     h.fake.setLatency('deleteMessage', SLOW_CALL_MS);
   });

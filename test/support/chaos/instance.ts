@@ -131,6 +131,14 @@ export class ChaosInstance {
       contentSafeLifetimeMs: SAFE_CONTENT_MINUTES * 60_000,
       telegramRetry,
       concurrency: CHAOS.concurrency,
+      // Never scheduled here (NEVER); a manual run would fail on the missing directory.
+      backup: {
+        db: database.db,
+        dir: '/nonexistent/chaos-backups',
+        keep: 1,
+        sendToAdmins: false,
+        adminIds: [],
+      },
     };
     const jobs = createJobs(
       deps,

@@ -35,6 +35,7 @@ export class BotApiError extends Error {
  */
 export const DESCRIPTIONS = {
   notFound: 'Not Found',
+  requestEntityTooLarge: 'Request Entity Too Large',
   unauthorized: 'Unauthorized',
   invalidToken: 'Unauthorized: invalid token specified',
   chatIdEmpty: 'Bad Request: chat_id is empty',

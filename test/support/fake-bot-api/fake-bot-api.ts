@@ -13,7 +13,7 @@ import { createControlApi } from './control-api.js';
 import { Dispatcher } from './dispatcher.js';
 import { FaultInjector, type FaultSpec, type PendingFault } from './faults.js';
 import { CONTROL_PREFIX, listen } from './http-layer.js';
-import type { FakeBotState, UnknownChatPolicy } from './methods/index.js';
+import type { FakeBotState, SentDocument, UnknownChatPolicy } from './methods/index.js';
 import { UploadedFiles } from './multipart.js';
 import { RateLimiter, type RateLimits } from './rate-limiter.js';
 import {
@@ -121,6 +121,7 @@ export class FakeBotApi {
       unknownChats: options.unknownChats ?? 'chat-not-found',
       callbackAnswerWindowMs: options.callbackAnswerWindowMs ?? DEFAULT_CALLBACK_ANSWER_WINDOW_MS,
       files: this.files,
+      documents: [],
       nowMs: () => this.clock(),
     };
     this.dispatcher = new Dispatcher(this.state, this.faults, this.rateLimiter, this.callLog);
@@ -250,6 +251,11 @@ export class FakeBotApi {
   /** The bytes of a file the bot uploaded (e.g. a photo message's `photo[0].file_id`). */
   uploadedFile(fileId: string): Buffer | undefined {
     return this.files.get(fileId);
+  }
+
+  /** The documents bots uploaded (sendDocument), with their bytes; only those sent to `chatId` if given. */
+  documents(chatId?: number): SentDocument[] {
+    return this.state.documents.filter((doc) => chatId === undefined || doc.chatId === chatId);
   }
 
   messages(chatId: number): InspectedMessage[] {

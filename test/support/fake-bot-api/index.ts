@@ -22,7 +22,7 @@ export {
 export type { FaultSpec, PendingFault } from './faults.js';
 export { MAX_MESSAGE_TEXT_LENGTH } from './message-text.js';
 export { DELETE_WINDOW_SECONDS } from './methods/deletion.js';
-export type { UnknownChatPolicy } from './methods/index.js';
+export type { SentDocument, UnknownChatPolicy } from './methods/index.js';
 export { DEFAULT_PER_CHAT_METHODS, type RateLimits } from './rate-limiter.js';
 export { MAX_CALLBACK_DATA_BYTES } from './reply-markup.js';
 export type { ButtonPressInput, UserMessageInput } from './simulated-users.js';

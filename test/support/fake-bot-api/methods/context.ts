@@ -26,7 +26,17 @@ export interface FakeBotState {
   readonly callbackAnswerWindowMs: number;
   /** Files the bot uploaded (sendPhoto), by file_id. */
   readonly files: UploadedFiles;
+  /** Every document a bot uploaded, in order (sendDocument). */
+  readonly documents: SentDocument[];
   nowMs(): number;
+}
+
+export interface SentDocument {
+  chatId: number;
+  messageId: number;
+  fileName: string;
+  bytes: Buffer;
+  caption: string;
 }
 
 export interface MethodContext {

@@ -7,12 +7,19 @@ import {
   editMessageReplyMarkup,
   editMessageText,
   sendChatAction,
+  sendDocument,
   sendMessage,
 } from './messages.js';
 import { sendPhoto } from './photos.js';
 import { deleteWebhook, getMe, getUpdates, getWebhookInfo, setWebhook } from './updates.js';
 
-export type { FakeBotState, MethodContext, MethodHandler, UnknownChatPolicy } from './context.js';
+export type {
+  FakeBotState,
+  MethodContext,
+  MethodHandler,
+  SentDocument,
+  UnknownChatPolicy,
+} from './context.js';
 export { ResultWithDescription } from './context.js';
 
 /** The Bot API methods the fake implements, under their canonical names. */
@@ -23,6 +30,7 @@ export const METHODS: Readonly<Record<string, MethodHandler>> = {
   deleteWebhook,
   getWebhookInfo,
   sendMessage,
+  sendDocument,
   copyMessage,
   editMessageText,
   editMessageReplyMarkup,

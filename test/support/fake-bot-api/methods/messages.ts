@@ -1,4 +1,4 @@
-import type { InlineKeyboardMarkup, MessageId } from 'grammy/types';
+import type { InlineKeyboardMarkup, Message, MessageId } from 'grammy/types';
 import { BotApiError, badRequest, DESCRIPTIONS, tdlibError } from '../api-error.js';
 import type { ChatRecord } from '../chat-store.js';
 import { formatMessageText, sameFormattedText } from '../message-text.js';
@@ -183,4 +183,59 @@ export function sendChatAction({ state, params }: MethodContext): true {
   const chat = resolveChat(state, params.str('chat_id'), 'write');
   assertNotBlocked(chat);
   return true;
+}
+
+/**
+ * sendDocument with an uploaded file: `document` is a file part itself or `attach://<name>` of one
+ * (grammY sends the latter). A file_id or URL is not simulated (Telegram would look it up), so it
+ * answers as an unknown one does. The caption is plain text here (no parse_mode).
+ */
+export function sendDocument({ state, params, files }: MethodContext) {
+  const chat = resolveChat(state, params.str('chat_id'), 'write');
+  const reference = params.str('document');
+  const upload =
+    files?.get('document') ??
+    (reference.startsWith('attach://') ? files?.get(reference.slice('attach://'.length)) : undefined);
+  if (upload === undefined) {
+    if (reference === '' || reference.startsWith('attach://'))
+      throw tdlibError('There is no document in the request');
+    throw badRequest('wrong file identifier/HTTP URL specified');
+  }
+  if (upload.bytes.length === 0) throw badRequest('file must be non-empty');
+  const caption = params.str('caption');
+  if (caption.length > 1024) throw badRequest('message caption is too long');
+  assertNotBlocked(chat);
+  const message = state.store.add(chat, {
+    sender: undefined,
+    text: caption,
+    date: nowSeconds(state),
+    hasProtectedContent: params.bool('protect_content'),
+  });
+  state.documents.push({
+    chatId: chat.id,
+    messageId: message.messageId,
+    fileName: upload.filename,
+    bytes: upload.bytes,
+    caption,
+  });
+  const fileUniqueId = `doc${state.documents.length}`;
+  // A document message carries its caption instead of a text (the store keeps it as the text).
+  const {
+    text: _text,
+    entities: _entities,
+    ...json
+  } = state.store.toJson(message) as Message & {
+    text?: string;
+    entities?: unknown;
+  };
+  return {
+    ...json,
+    ...(caption === '' ? {} : { caption }),
+    document: {
+      file_id: `BQACAgIAAx${fileUniqueId}`,
+      file_unique_id: fileUniqueId,
+      file_name: upload.filename,
+      file_size: upload.bytes.length,
+    },
+  };
 }

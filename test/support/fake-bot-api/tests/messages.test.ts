@@ -349,6 +349,7 @@ describe('fake Bot API: messages', () => {
       {},
       { headers: { 'content-type': 'multipart/form-data' }, body: '--x--' },
     );
+    // Multipart is read (see documents.test.ts); an empty form reaches the method without a chat.
     expect(upload.status).toBe(400);
     expect(upload.body.description).toBe('Bad Request: multipart/form-data without a boundary');
   });
