@@ -1,4 +1,5 @@
 import { type Api, GrammyError, HttpError } from 'grammy';
+import pRetry from 'p-retry';
 import type { createBot } from '../bot/create-bot.js';
 import { describeTelegramError } from '../bot/telegram/errors.js';
 import { UpdateDispatcher } from '../bot/updates/dispatcher.js';
@@ -170,12 +171,14 @@ async function setWebhook(
 ): Promise<void> {
   try {
     // Every replica sets the same webhook; Telegram answers "Webhook is already set" to the others.
-    await api.setWebhook(webhook.url, {
-      secret_token: webhook.secret,
-      allowed_updates: allowedUpdates as NonNullable<Parameters<Api['setWebhook']>[1]>['allowed_updates'],
-      max_connections: webhook.maxConnections,
-      drop_pending_updates: false,
-    });
+    await unlessRefused(() =>
+      api.setWebhook(webhook.url, {
+        secret_token: webhook.secret,
+        allowed_updates: allowedUpdates as NonNullable<Parameters<Api['setWebhook']>[1]>['allowed_updates'],
+        max_connections: webhook.maxConnections,
+        drop_pending_updates: false,
+      }),
+    );
   } catch (error) {
     if (error instanceof GrammyError || error instanceof HttpError) {
       throw new StartupError(
@@ -192,7 +195,7 @@ async function setWebhook(
  */
 export async function deleteWebhookBeforePolling(api: Api): Promise<void> {
   try {
-    await api.deleteWebhook({ drop_pending_updates: false });
+    await unlessRefused(() => api.deleteWebhook({ drop_pending_updates: false }));
   } catch (error) {
     if (error instanceof GrammyError || error instanceof HttpError) {
       throw new StartupError(
@@ -201,4 +204,18 @@ export async function deleteWebhookBeforePolling(api: Api): Promise<void> {
     }
     throw error;
   }
+}
+
+/**
+ * A start-up call Telegram may fail for a moment (5xx, a network error) is tried again with
+ * backoff for about 15 s; an answer that refuses it (4xx) is final at once.
+ */
+function unlessRefused<T>(call: () => Promise<T>): Promise<T> {
+  return pRetry(call, {
+    retries: 4,
+    minTimeout: 1_000,
+    factor: 2,
+    shouldRetry: ({ error }) =>
+      error instanceof HttpError || (error instanceof GrammyError && error.error_code >= 500),
+  });
 }

@@ -88,6 +88,15 @@ describe('end to end: webhook mode with replicas behind a load balancer', () => 
     expect(JSON.stringify([...a.logs.records(), ...b.logs.records()])).not.toContain(SECRET);
   });
 
+  it('tries setWebhook again after a 5xx at start instead of stopping', async () => {
+    fake.injectFault({ method: 'setWebhook', status: 502, times: 1 });
+    const before = fake.calls.filter((call) => call.method === 'setWebhook').length;
+    const c = await start();
+    const calls = fake.calls.filter((call) => call.method === 'setWebhook').slice(before);
+    expect(calls.map((call) => call.status)).toEqual([502, 200]);
+    expect(c.app.webhookUrl).toBeDefined();
+  });
+
   it('answers 401 to a missing or wrong secret and changes nothing', async () => {
     const update = write(user(501), '/start');
     for (const secret of [null, '', 'hook_Secret-43', `${SECRET}x`, SECRET.slice(0, -1)]) {
