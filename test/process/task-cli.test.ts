@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { JOB_NAMES } from '../../schedulers/jobs/catalog.js';
 import { PROJECT_ROOT, type ProcessResult, runScript } from '../support/processes.js';
 import { useTestDatabase } from '../support/test-db.js';
 import { useFakeBotApi } from '../support/use-fake-bot-api.js';
@@ -130,9 +131,7 @@ describe('npm run task (one-shot command line)', () => {
   it('lists the valid jobs for an unknown name (through npm)', async () => {
     const result = await runNpmTask(['nope']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(
-      'unknown job "nope"; valid jobs are: token-cleanup, message-deleter, broadcast-deleter, token-count-reset, backup',
-    );
+    expect(result.stderr).toContain(`unknown job "nope"; valid jobs are: ${JOB_NAMES.join(', ')}`);
   });
 });
 
