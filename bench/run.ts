@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { INTERACTIVE_IDS, type InteractiveFigures, runInteractive } from './interactive/scenarios.js';
-import { control, ROOT, startService, stopService, TSX } from './processes.js';
+import { control, ROOT, startFake, startService, stopService, TSX } from './processes.js';
 import { formatReport, type RunFigures, type ScenarioFigures } from './report.js';
 import { type Scenario, type SeedContext, scenarios } from './scenarios.js';
 
@@ -81,21 +81,8 @@ async function runScenario(
 ): Promise<RunFigures> {
   const maxRps = scenario.rps ?? rps;
   // A fresh fake per run: its chats and statistics belong to this run only.
-  const fake = await startService('test/support/fake-bot-api/cli.ts', [
-    '--port',
-    '0',
-    '--global-rps',
-    String(Math.ceil(maxRps * 1.2)),
-    '--per-chat-rps',
-    '1',
-    '--unknown-chats',
-    'register',
-  ]);
-  const { apiRoot, controlUrl, token } = JSON.parse(fake.line) as {
-    apiRoot: string;
-    controlUrl: string;
-    token: string;
-  };
+  const fake = await startFake(maxRps, false);
+  const { apiRoot, controlUrl, token } = fake;
   const dbName = `bench_${scenario.id}_${impl}`.replace(/[^A-Za-z0-9_]/g, '_');
   const client = new MongoClient(mongoUri);
   try {

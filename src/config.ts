@@ -332,4 +332,23 @@ export function loadDatabaseSettings(
   };
 }
 
+/**
+ * For command-line tools that only touch the database (db:check, restore): the settings with a
+ * MONGODB_URI, or undefined after one line per problem on stderr. `needsUri` says why the tool
+ * needs one.
+ */
+export function databaseSettingsForTool(needsUri: string): (DatabaseSettings & { uri: string }) | undefined {
+  const loaded = loadDatabaseSettings();
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) console.error(`Configuration error: ${problem}`);
+    return undefined;
+  }
+  const { settings } = loaded;
+  if (settings.uri === undefined) {
+    console.error(`MONGODB_URI is not set: ${needsUri}`);
+    return undefined;
+  }
+  return { ...settings, uri: settings.uri };
+}
+
 export { isValidTimeZone } from './env-fields.js';

@@ -1,7 +1,7 @@
 import { connectDatabase, type Database } from '../db/client.js';
 import { describeAction, describeDuplicate, planChanges, planIndexes } from '../db/index-reconciler.js';
 import { CORE_INDEXES } from '../db/indexes.js';
-import { loadDatabaseSettings } from './config.js';
+import { databaseSettingsForTool } from './config.js';
 import { createRedactor, maskUri } from './redact.js';
 
 /**
@@ -16,17 +16,9 @@ import { createRedactor, maskUri } from './redact.js';
  */
 
 async function main(): Promise<number> {
-  const loaded = loadDatabaseSettings();
-  if (!loaded.ok) {
-    for (const problem of loaded.problems) console.error(`Configuration error: ${problem}`);
-    return 1;
-  }
-  const { settings } = loaded;
+  const settings = databaseSettingsForTool('db:check checks the database a deployment uses; set MONGODB_URI');
+  if (!settings) return 1;
   const redact = createRedactor([settings.uri]);
-  if (settings.uri === undefined) {
-    console.error('MONGODB_URI is not set: db:check checks the database a deployment uses; set MONGODB_URI');
-    return 1;
-  }
 
   let database: Database;
   try {

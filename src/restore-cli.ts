@@ -1,6 +1,6 @@
 import { BackupRefusedError, restoreBackup, verifyBackup } from '../db/backup/restore.js';
 import { connectDatabase, type Database } from '../db/client.js';
-import { loadDatabaseSettings } from './config.js';
+import { databaseSettingsForTool } from './config.js';
 import { createRedactor, maskUri } from './redact.js';
 
 /**
@@ -33,17 +33,11 @@ async function main(): Promise<number> {
     return 1;
   }
   const drop = flags.includes('--drop');
-  const loaded = loadDatabaseSettings();
-  if (!loaded.ok) {
-    for (const problem of loaded.problems) console.error(`Configuration error: ${problem}`);
-    return 1;
-  }
-  const { settings } = loaded;
+  const settings = databaseSettingsForTool(
+    'restore writes into the database MONGODB_URI and MONGODB_DB name',
+  );
+  if (!settings) return 1;
   const redact = createRedactor([settings.uri]);
-  if (settings.uri === undefined) {
-    console.error('MONGODB_URI is not set: restore writes into the database MONGODB_URI and MONGODB_DB name');
-    return 1;
-  }
 
   let backup: Awaited<ReturnType<typeof verifyBackup>>;
   try {
