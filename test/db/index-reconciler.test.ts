@@ -10,24 +10,8 @@ import {
 } from '../../db/index-reconciler.js';
 import { CORE_INDEXES, ensureIndexes, type IndexDefinition } from '../../db/indexes.js';
 import { captureLogs } from '../support/logs.js';
+import { DUPLICATE_USER_LINE, userDoc } from '../support/prepared-database.js';
 import { openTestDatabase, type TestDatabase } from '../support/test-db.js';
-
-const DUPLICATE_LINE =
-  'cannot build unique index user_id_unique on users: duplicate user_id 12345 (2 documents); see README "Repairing duplicates"';
-
-function user(userId: number) {
-  const now = new Date();
-  return {
-    user_id: userId,
-    chat_id: userId,
-    first_name: 'A',
-    last_name: null,
-    username: null,
-    joined_at: now,
-    last_seen_at: now,
-    blocked_at: null,
-  };
-}
 
 describe('index reconciliation against a prepared database', () => {
   let db: TestDatabase;
@@ -70,8 +54,8 @@ describe('index reconciliation against a prepared database', () => {
       }),
     );
     // The equivalent index still enforces what ours would.
-    await db.collections.users.insertOne(user(7));
-    await expect(db.collections.users.insertOne(user(7))).rejects.toMatchObject({ code: 11000 });
+    await db.collections.users.insertOne(userDoc(7));
+    await expect(db.collections.users.insertOne(userDoc(7))).rejects.toMatchObject({ code: 11000 });
   });
 
   // Needs collMod on indexes: mongod has it; the emulator gains it with the wt-emulator branch.
@@ -118,22 +102,22 @@ describe('index reconciliation against a prepared database', () => {
   });
 
   it('(d) refuses to start on duplicates blocking a unique index, in one line, changing nothing', async () => {
-    await db.collections.users.insertMany([user(12345), user(12345), user(1)]);
+    await db.collections.users.insertMany([userDoc(12345), userDoc(12345), userDoc(1)]);
     const plan = await planIndexes(db.db, CORE_INDEXES);
     expect(plan.problems).toEqual([
       { collection: 'users', index: 'user_id_unique', fields: ['user_id'], values: [12345], count: 2 },
     ]);
     const failure = ensureIndexes(db.db);
     await expect(failure).rejects.toBeInstanceOf(IndexReconcileError);
-    await expect(failure).rejects.toThrow(DUPLICATE_LINE);
+    await expect(failure).rejects.toThrow(DUPLICATE_USER_LINE);
     expect((await indexesOf('users')).map((index) => index.name)).toEqual(['_id_']);
   });
 
   it('(d) names the duplicate when they appear between the plan and the build (E11000 from the build)', async () => {
     const plan = await planIndexes(db.db, CORE_INDEXES);
     expect(plan.problems).toEqual([]);
-    await db.collections.users.insertMany([user(12345), user(12345)]);
-    await expect(applyIndexPlan(db.db, plan)).rejects.toThrow(DUPLICATE_LINE);
+    await db.collections.users.insertMany([userDoc(12345), userDoc(12345)]);
+    await expect(applyIndexPlan(db.db, plan)).rejects.toThrow(DUPLICATE_USER_LINE);
   });
 
   it('(e) leaves an index nobody declares alone and reports it', async () => {

@@ -1,27 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listIndexes } from '../../db/index-reconciler.js';
 import { CORE_INDEXES, ensureIndexes } from '../../db/indexes.js';
+import { DUPLICATE_USER_LINE, userDoc } from '../support/prepared-database.js';
 import { runScript } from '../support/processes.js';
 import { openTestDatabase, type TestDatabase } from '../support/test-db.js';
 
 const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
-const DUPLICATE_LINE =
-  'cannot build unique index user_id_unique on users: duplicate user_id 12345 (2 documents); see README "Repairing duplicates"';
-
-function user(userId: number) {
-  const now = new Date();
-  return {
-    user_id: userId,
-    chat_id: userId,
-    first_name: 'A',
-    last_name: null,
-    username: null,
-    joined_at: now,
-    last_seen_at: now,
-    blocked_at: null,
-  };
-}
-
 describe('indexes at start and npm run db:check (#13 item 2)', () => {
   let db: TestDatabase;
   beforeEach(async () => {
@@ -50,10 +34,10 @@ describe('indexes at start and npm run db:check (#13 item 2)', () => {
   }
 
   it('npm start refuses duplicates blocking a unique index: exit 1, one stderr line, no stack', async () => {
-    await db.collections.users.insertMany([user(12345), user(12345), user(2)]);
+    await db.collections.users.insertMany([userDoc(12345), userDoc(12345), userDoc(2)]);
     const result = await runScript('src/main.ts', [], { env: { BOT_TOKEN: TOKEN, ...env() } });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toEqual([DUPLICATE_LINE]);
+    expect(result.stderr.trim().split('\n')).toEqual([DUPLICATE_USER_LINE]);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect((await listIndexes(db.db, 'users')).map((index) => index.name)).toEqual(['_id_']);
   });
@@ -65,7 +49,7 @@ describe('indexes at start and npm run db:check (#13 item 2)', () => {
       .collection('scheduler_runs')
       .createIndex({ expire_at: 1 }, { name: 'expire_at_ttl', expireAfterSeconds: 3600 });
     await db.db.collection('tokens').createIndex({ token: 1 }, { name: 'token_unique' });
-    await db.collections.users.insertMany([user(1), user(2)]);
+    await db.collections.users.insertMany([userDoc(1), userDoc(2)]);
     const before = await snapshot();
 
     const result = await runScript('src/db-check.ts', [], { env: env() });
@@ -87,11 +71,11 @@ describe('indexes at start and npm run db:check (#13 item 2)', () => {
   });
 
   it('db:check names the duplicates that would stop the start and exits 1, changing nothing', async () => {
-    await db.collections.users.insertMany([user(12345), user(12345)]);
+    await db.collections.users.insertMany([userDoc(12345), userDoc(12345)]);
     const before = await snapshot();
     const result = await runScript('src/db-check.ts', [], { env: env() });
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain(`FAIL     ${DUPLICATE_LINE}`);
+    expect(result.stdout).toContain(`FAIL     ${DUPLICATE_USER_LINE}`);
     expect(result.stdout.trim().split('\n').at(-1)).toBe(
       'start-up would stop: 1 unique index(es) blocked by duplicates',
     );
