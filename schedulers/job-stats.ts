@@ -41,6 +41,9 @@ export function jobOverview(input: {
         }
       : null,
     nextRun: input.nextRun,
+    last24h: { succeeded: 0, failed: 0 },
+    defaultSchedule: job.schedule,
+    scheduleOverride: null,
     counts: {
       succeeded: counts.succeeded ?? 0,
       failed: counts.failed ?? 0,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import type { JobControl, JobOverview } from '../bot/job-control.js';
+import type { JobControl, JobOverview, ScheduleChange, StartResult } from '../bot/job-control.js';
 import type { RunDoc } from '../db/collections.js';
 import type { JobControlsRepository } from '../db/repositories/job-controls.js';
 import type { ClaimInput, RunsRepository } from '../db/repositories/runs.js';
@@ -168,6 +168,27 @@ export class SchedulerRuntime implements JobControl {
     this.requireJob(name);
     await this.controls.setPaused(name, false, this.clock(), by);
     this.logger.info({ job: name, by }, `${name} resumed`);
+  }
+
+  // Placeholders until run-time schedules land (issue #15); replaced in the same issue.
+  async startRun(_name: string): Promise<StartResult> {
+    throw new Error('not implemented yet');
+  }
+
+  async pauseAll(): Promise<void> {
+    throw new Error('not implemented yet');
+  }
+
+  async resumeAll(): Promise<void> {
+    throw new Error('not implemented yet');
+  }
+
+  async checkSchedule(): Promise<string | undefined> {
+    throw new Error('not implemented yet');
+  }
+
+  async setSchedule(): Promise<ScheduleChange> {
+    throw new Error('not implemented yet');
   }
 
   async stats(): Promise<JobStats[]> {
