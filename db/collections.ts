@@ -239,6 +239,36 @@ export type DailyStatsDoc = {
   expire_at: Date;
 } & Partial<Record<DailyStatField, number>>;
 
+/** Who did what through the dashboard, the API or an admin command; kept for a year. */
+export interface AuditDoc {
+  _id?: ObjectId;
+  at: Date;
+  /** e.g. `dashboard:admin`, `api:viewer`, `telegram:12345`. */
+  actor: string;
+  /** Which credential: `DASHBOARD_TOKEN` or `DASHBOARD_READONLY_TOKEN` with a short fingerprint, or a Telegram id. */
+  credential: string;
+  action: string;
+  target?: string;
+  /** What was asked, e.g. the new schedule; never a secret. */
+  details?: Record<string, unknown>;
+  outcome: 'done' | 'refused' | 'failed';
+  /** Why it was refused or failed. */
+  message?: string;
+  address?: string;
+  expire_at: Date;
+}
+
+/** One dashboard login; the cookie holds a random id whose SHA-256 is `_id`. */
+export interface DashboardSessionDoc {
+  _id: string;
+  role: 'admin' | 'viewer';
+  /** The fingerprint of the token that opened it: a rotated token ends its sessions. */
+  credential: string;
+  created_at: Date;
+  expires_at: Date;
+  address?: string;
+}
+
 export interface Collections {
   users: Collection<UserDoc>;
   tokens: Collection<TokenDoc>;
@@ -255,6 +285,8 @@ export interface Collections {
   rateShares: Collection<RateShareDoc>;
   updateInbox: Collection<UpdateInboxDoc>;
   dailyStats: Collection<DailyStatsDoc>;
+  audit: Collection<AuditDoc>;
+  dashboardSessions: Collection<DashboardSessionDoc>;
 }
 
 export const COLLECTION_NAMES = {
@@ -273,6 +305,8 @@ export const COLLECTION_NAMES = {
   rateShares: 'rate_shares',
   updateInbox: 'update_inbox',
   dailyStats: 'daily_stats',
+  audit: 'audit_log',
+  dashboardSessions: 'dashboard_sessions',
 } as const satisfies Record<keyof Collections, string>;
 
 export function getCollections(db: Db): Collections {
@@ -292,5 +326,7 @@ export function getCollections(db: Db): Collections {
     rateShares: db.collection<RateShareDoc>(COLLECTION_NAMES.rateShares),
     updateInbox: db.collection<UpdateInboxDoc>(COLLECTION_NAMES.updateInbox),
     dailyStats: db.collection<DailyStatsDoc>(COLLECTION_NAMES.dailyStats),
+    audit: db.collection<AuditDoc>(COLLECTION_NAMES.audit),
+    dashboardSessions: db.collection<DashboardSessionDoc>(COLLECTION_NAMES.dashboardSessions),
   };
 }

@@ -114,6 +114,30 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
   },
   {
     collection: COLLECTION_NAMES.runs,
+    key: { started_at: -1, _id: -1 },
+    options: { name: 'started_at_id' },
+    serves: 'run history pages of every job, newest first (dashboard and GET /api/v1/runs)',
+  },
+  {
+    collection: COLLECTION_NAMES.audit,
+    key: { at: -1 },
+    options: { name: 'at' },
+    serves: 'the audit trail, newest first',
+  },
+  {
+    collection: COLLECTION_NAMES.audit,
+    key: { expire_at: 1 },
+    options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
+    serves: 'audit retention (a year)',
+  },
+  {
+    collection: COLLECTION_NAMES.dashboardSessions,
+    key: { expires_at: 1 },
+    options: { name: 'expires_at_ttl', expireAfterSeconds: 0 },
+    serves: 'dashboard sessions end on their own (DASHBOARD_SESSION_HOURS)',
+  },
+  {
+    collection: COLLECTION_NAMES.runs,
     key: { expire_at: 1 },
     options: { name: 'expire_at_ttl', expireAfterSeconds: 0 },
     serves: 'run history retention (RUN_HISTORY_DAYS)',

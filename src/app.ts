@@ -9,6 +9,7 @@ import type { UpdatesInFlight } from '../bot/updates/in-flight.js';
 import type { Database } from '../db/client.js';
 import type { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
+import { dashboardPlugin } from './dashboard/index.js';
 import { openDatabase } from './database.js';
 import type { Logger } from './logger.js';
 import type { AlertMonitor } from './ops/index.js';
@@ -91,6 +92,21 @@ async function serve(
       ...(config.scheduler.enabled ? { runtime } : {}),
     },
     ...(dispatcher ? { receive: (update) => dispatcher.accept(update as Update) } : {}),
+    ...(config.dashboard
+      ? {
+          opsPlugins: [
+            dashboardPlugin({
+              settings: config.dashboard,
+              jobs: runtime,
+              repos: app.repos,
+              cancelBroadcast: (id, by) => broadcaster.cancel(id, by),
+              timezone: config.scheduler.timezone,
+              clock: options.clock ?? (() => new Date()),
+              logger,
+            }),
+          ],
+        }
+      : {}),
   });
   const running: RunningApp = {
     deps,

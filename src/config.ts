@@ -7,6 +7,7 @@ import {
   adminIds,
   blankToUndefined,
   cron,
+  dashboardToken,
   flag,
   httpUrl,
   integer,
@@ -16,6 +17,7 @@ import {
   positiveNumber,
   text,
   timeZone,
+  trustedProxies,
   webhookSecret,
   webhookUrl,
 } from './env-fields.js';
@@ -94,6 +96,11 @@ const settingsSchema = z.object({
   WEBHOOK_MAX_CONNECTIONS: integer({ min: 1, max: 100, fallback: 40 }),
   HTTP_PORT: integer({ min: 0, max: 65_535, fallback: undefined }),
   HTTP_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
+  HTTP_TRUSTED_PROXIES: trustedProxies,
+  DASHBOARD_TOKEN: dashboardToken,
+  DASHBOARD_READONLY_TOKEN: dashboardToken,
+  DASHBOARD_SESSION_HOURS: integer({ min: 1, max: 24 * 30, fallback: 12 }),
+  DASHBOARD_INSECURE_COOKIE: flag(false),
   ALERT_FAILURE_THRESHOLD: integer({ min: 1, max: 1_000, fallback: 3 }),
   ALERT_DELETION_LAG_MINUTES: positiveNumber(15, 7 * 24 * 60),
   STATS_RETENTION_DAYS: integer({ min: 1, max: 3650, fallback: 400 }),
@@ -148,7 +155,23 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
       maxContentMinutes: limits.maxContentMinutes,
       maxBroadcastMinutes: limits.maxBroadcastMinutes,
     },
-    http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
+    http: {
+      port: e.HTTP_PORT,
+      host: e.HTTP_HOST,
+      /** Behind a reverse proxy: whose X-Forwarded-For names the client (rate limits, audit). */
+      trustedProxies: e.HTTP_TRUSTED_PROXIES,
+    },
+    /** The web dashboard and /api/v1 on the HTTP_PORT server; off without DASHBOARD_TOKEN. */
+    dashboard:
+      e.DASHBOARD_TOKEN === undefined
+        ? undefined
+        : {
+            adminToken: e.DASHBOARD_TOKEN,
+            readonlyToken: e.DASHBOARD_READONLY_TOKEN,
+            sessionHours: e.DASHBOARD_SESSION_HOURS,
+            /** Plain-http local use only: the session cookie without Secure. */
+            insecureCookie: e.DASHBOARD_INSECURE_COOKIE,
+          },
     updates: {
       /** polling: one instance at a time long-polls (a lease); webhook: every replica receives. */
       mode: e.BOT_MODE,
@@ -245,6 +268,15 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         'WEBHOOK_SECRET is required when BOT_MODE=webhook (1-256 characters of A-Z a-z 0-9 _ -; Telegram sends it with every update)',
       );
     }
+  }
+  if (e.DASHBOARD_TOKEN !== undefined && e.HTTP_PORT === undefined) {
+    problems.push('DASHBOARD_TOKEN needs HTTP_PORT: the dashboard is served on the HTTP_PORT server');
+  }
+  if (e.DASHBOARD_READONLY_TOKEN !== undefined && e.DASHBOARD_TOKEN === undefined) {
+    problems.push('DASHBOARD_READONLY_TOKEN needs DASHBOARD_TOKEN (the dashboard is off without it)');
+  }
+  if (e.DASHBOARD_READONLY_TOKEN !== undefined && e.DASHBOARD_READONLY_TOKEN === e.DASHBOARD_TOKEN) {
+    problems.push('DASHBOARD_READONLY_TOKEN must differ from DASHBOARD_TOKEN');
   }
   const contentDeleter = deleterOf('content').envVar as keyof Env;
   const broadcastDeleter = deleterOf('broadcasts').envVar as keyof Env;

@@ -219,3 +219,39 @@ export function isValidTimeZone(zone: string): boolean {
     return false;
   }
 }
+
+/** A dashboard token: long enough not to be guessed. The value itself is never echoed. */
+export const dashboardToken = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value === undefined) return;
+      if (/\s/.test(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must not contain spaces or line breaks' });
+      } else if (value.length < 32) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be at least 32 characters (got ${value.length}); e.g. openssl rand -hex 32`,
+        });
+      }
+    }),
+);
+
+/** Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges, comma-separated. */
+export const trustedProxies = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .refine(
+      (value) =>
+        value === undefined ||
+        value
+          .split(',')
+          .map((part) => part.trim())
+          .every((part) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part)),
+      { message: 'must be addresses or CIDR ranges separated by commas, e.g. 127.0.0.1,10.0.0.0/8' },
+    ),
+);

@@ -14,6 +14,8 @@ const secrets = [
   config.botToken,
   config.mongodb.uri,
   ...(config.updates.webhook ? [config.updates.webhook.secret] : []),
+  config.dashboard?.adminToken,
+  config.dashboard?.readonlyToken,
 ];
 const logger = createLogger({
   level: config.log.level,

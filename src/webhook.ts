@@ -36,6 +36,8 @@ export interface ServersOptions {
   readiness: Omit<ReadinessSources, 'webhook'>;
   /** Webhook mode: records a received update (UpdateDispatcher.accept). */
   receive?: (update: { update_id: number }) => Promise<unknown>;
+  /** More routes for the HTTP_PORT server (the dashboard and its API). */
+  opsPlugins?: ReadonlyArray<(app: import('fastify').FastifyInstance) => Promise<void>>;
 }
 
 /**
@@ -72,6 +74,8 @@ export async function startServers(options: ServersOptions): Promise<Servers> {
         logger: httpLogger,
         ops,
         webhook: route,
+        plugins: options.opsPlugins ?? [],
+        trustedProxies: config.http.trustedProxies,
       });
       started.push(opsServer);
     } else {
@@ -81,6 +85,8 @@ export async function startServers(options: ServersOptions): Promise<Servers> {
           host: config.http.host,
           logger: httpLogger,
           ops,
+          plugins: options.opsPlugins ?? [],
+          trustedProxies: config.http.trustedProxies,
         });
         started.push(opsServer);
       }

@@ -1,9 +1,12 @@
 import type { Collections } from '../collections.js';
+import { AuditRepository } from './audit.js';
 import { BroadcastsRepository } from './broadcasts.js';
 import { ContentsRepository } from './contents.js';
+import { DashboardSessionsRepository } from './dashboard-sessions.js';
 import { JobControlsRepository } from './job-controls.js';
 import { LeasesRepository } from './leases.js';
 import { PendingDeletionsRepository } from './pending-deletions.js';
+import { RunBrowser } from './run-browser.js';
 import { RunHistory } from './runs.js';
 import { SettingsRepository } from './settings.js';
 import { StatsRepository } from './stats.js';
@@ -29,6 +32,9 @@ export interface Repositories {
   settings: SettingsRepository;
   updateInbox: UpdateInboxRepository;
   stats: StatsRepository;
+  audit: AuditRepository;
+  dashboardSessions: DashboardSessionsRepository;
+  runBrowser: RunBrowser;
 }
 
 export interface RepositoryOptions {
@@ -50,12 +56,18 @@ export function createRepositories(collections: Collections, options: Repository
     settings: new SettingsRepository(collections.settings),
     updateInbox: new UpdateInboxRepository(collections.updateInbox),
     stats: new StatsRepository(collections.dailyStats, options.statsRetentionDays),
+    audit: new AuditRepository(collections.audit),
+    dashboardSessions: new DashboardSessionsRepository(collections.dashboardSessions),
+    runBrowser: new RunBrowser(collections.runs),
   };
 }
 
 export {
+  AuditRepository,
   BroadcastsRepository,
+  DashboardSessionsRepository,
   PendingDeletionsRepository,
+  RunBrowser,
   SettingsRepository,
   StatsRepository,
   TokenCountsRepository,

@@ -34,6 +34,10 @@ export interface HttpServerOptions {
   /** /healthz, /readyz and /metrics. */
   ops?: OpsRoutes;
   webhook?: WebhookRoute;
+  /** More routes on the same server (the dashboard), registered as an encapsulated plugin. */
+  plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>>;
+  /** Proxies trusted for X-Forwarded-For (HTTP_TRUSTED_PROXIES). */
+  trustedProxies?: string | undefined;
 }
 
 export interface OpsServerOptions extends OpsRoutes {
@@ -88,6 +92,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     forceCloseConnections: true,
     return503OnClosing: true,
     bodyLimit: 1_048_576,
+    trustProxy: options.trustedProxies ?? false,
+    // Unknown fields in a request are an error to report, not something to drop silently.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.server.headersTimeout = 5_000;
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -106,6 +113,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 
   if (options.ops) registerOpsRoutes(app, options.ops, logger);
   if (options.webhook) registerWebhookRoute(app, options.webhook, logger);
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
 
   try {
     await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
@@ -122,6 +130,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const serving = [
     ...(options.ops ? ['/healthz', '/readyz', '/metrics'] : []),
     ...(options.webhook ? ['the webhook'] : []),
+    ...(options.plugins?.length ? ['/admin', '/api/v1'] : []),
   ];
   logger.info({ url }, `HTTP server listening (${serving.join(', ')})`);
 
