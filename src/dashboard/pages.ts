@@ -15,6 +15,7 @@ export function loginPage(options: { csrfToken: string; message?: string }): str
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · Bot dashboard</title>
 <link rel="stylesheet" href="/admin/assets/style.css">
+<link rel="icon" href="/admin/assets/favicon.svg" type="image/svg+xml">
 </head>
 <body class="login">
 <main>
