@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { ObjectId } from 'mongodb';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunDoc } from '../../db/collections.js';
@@ -189,7 +190,6 @@ describe('the dashboard in a browser', () => {
     } finally {
       await t.app.runtime.resume('backup', 'test');
     }
-    await expectText(stateOf(page, 'backup'), 'idle', 8_000);
   });
 
   it('runs a job now; a job already running answers with the conflict', async () => {
@@ -246,15 +246,12 @@ describe('the dashboard in a browser', () => {
     expect(await control('token-count-reset')).toEqual(before);
 
     await input.fill('30 4 * * 1-5');
-    await waitFor(async () => (await byTestId(page, 'schedule-preview-time').count()) === 5, {
-      message: 'five times in the preview',
-    });
+    await expectText(byTestId(page, 'schedule-preview-text'), /04:30.*Monday through Friday/);
+    expect(await byTestId(page, 'schedule-preview').isVisible()).toBe(true);
     expect(await byTestId(page, 'schedule-problem').isVisible()).toBe(false);
-    expect(await byTestId(page, 'schedule-preview-text').textContent()).toMatch(
-      /04:30.*Monday through Friday/,
-    );
+    expect(await byTestId(page, 'schedule-preview-time').count()).toBe(5);
     const times = await byTestId(page, 'schedule-preview-time').allTextContents();
-    for (const time of times) expect(time).toMatch(/^(Mon|Tue|Wed|Thu|Fri) .*04:30:00/);
+    for (const time of times) expect(time).toMatch(/^(Mon|Tue|Wed|Thu|Fri)\b.*04:30:00/);
 
     await byTestId(page, 'schedule-save').click();
     await expectText(status(page), 'token-count-reset now runs on "30 4 * * 1-5"');
@@ -377,13 +374,107 @@ describe('the dashboard in a browser', () => {
     expect(await byTestId(detail, 'run-detail-started').textContent()).toBe('Tue 10 Mar, 20:30:00');
   });
 
+  it('shows what waits for deletion, deletions per hour, and broadcasts; cancels a sending one', async () => {
+    const now = t.now().getTime();
+    const minute = 60_000;
+    await db().collections.pendingDeletions.insertMany(
+      [-90, -20, -1, 30, 600].map((offset, i) => ({
+        user_id: 100 + i,
+        chat_id: 100 + i,
+        message_ids: [1, 2],
+        delete_at: new Date(now + offset * minute),
+        content_id: `content-${i}`,
+        created_at: new Date(now - 120 * minute),
+        ...(offset === -90 ? { attempts: 2, last_error: 'Too Many Requests: retry after 5' } : {}),
+      })),
+    );
+    const hour = Math.floor(now / 3_600_000) * 3_600_000;
+    const deleterRun = (id: string, started: number, deleted: number, failed: number): RunDoc => ({
+      _id: `message-deleter:${id}`,
+      job: 'message-deleter',
+      slot: new Date(started),
+      trigger: 'scheduled',
+      instance: 'host-a',
+      status: 'succeeded',
+      started_at: new Date(started),
+      finished_at: new Date(started + 800),
+      heartbeat_at: new Date(started),
+      attempts: 1,
+      result: { messagesDeleted: deleted, failed },
+      error: null,
+      expire_at: new Date(Date.now() + 86_400_000),
+    });
+    await db().collections.runs.insertMany([
+      deleterRun('a', hour + 1_000, 5, 1),
+      deleterRun('b', hour + 2_000, 7, 0),
+      deleterRun('c', hour - 3 * 3_600_000 + 1_000, 4, 2),
+    ]);
+    const sending = new ObjectId();
+    await db().collections.broadcasts.insertMany([
+      {
+        _id: new ObjectId(),
+        status: 'sent',
+        created_at: new Date(now - 5 * 3_600_000),
+        created_by: ADMIN_ID,
+        finished_at: new Date(now - 5 * 3_600_000 + 60_000),
+        delete_at: new Date(now + 19 * 3_600_000),
+        source_chat_id: ADMIN_ID,
+        source_message_id: 1,
+        counts: { total: 10, delivered: 8, blocked: 1, failed: 1 },
+      },
+      {
+        _id: sending,
+        status: 'sending',
+        created_at: new Date(now - minute),
+        created_by: ADMIN_ID,
+        delete_at: new Date(now + 24 * 3_600_000),
+        source_chat_id: ADMIN_ID,
+        source_message_id: 2,
+        counts: { total: 200, delivered: 70, blocked: 6, failed: 4 },
+        owner: 'another-instance',
+        // Fresh (server time): no instance takes it over as interrupted while the test runs.
+        heartbeat_at: new Date(),
+      },
+    ]);
+
+    const page = await signIn(ADMIN_TOKEN, '#deletions');
+    await expectText(byTestId(page, 'deletions-due'), '3');
+    expect(await byTestId(page, 'deletions-pending').textContent()).toBe('5');
+    await expectText(byTestId(page, 'deletions-oldest'), '1 h 30 min late');
+    expect(await byTestId(page, 'deletions-oldest').textContent()).toContain('Too Many Requests');
+    expect(await byTestId(page, 'deletions-hour').count()).toBe(24);
+    const table = await page
+      .locator('[data-testid="deletions-table"] tbody tr')
+      .evaluateAll((rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent).slice(1)));
+    expect(table).toHaveLength(24);
+    expect(table[0]).toEqual(['2', '12', '1']);
+    expect(table[3]).toEqual(['1', '4', '2']);
+    expect(table.filter((row) => row[0] !== '0')).toHaveLength(2);
+
+    await page.click('[data-testid="tab-broadcasts"]');
+    const rows = page.locator('tr[data-testid="broadcast-row"]');
+    await waitFor(async () => (await rows.count()) === 2, { message: 'two broadcasts' });
+    const sendingRow = page.locator(`tr[data-broadcast-id="${sending.toHexString()}"]`);
+    expect(await byTestId(sendingRow, 'broadcast-status').textContent()).toBe('sending');
+    expect(await byTestId(sendingRow, 'broadcast-progress').getAttribute('value')).toBe('0.4');
+    expect(await byTestId(rows.nth(1), 'broadcast-status').textContent()).toBe('sent');
+    expect(await byTestId(rows.nth(1), 'broadcast-cancel').count()).toBe(0);
+    expect(await byTestId(rows.nth(1), 'broadcast-counts').textContent()).toBe('8 / 1 / 1');
+
+    await byTestId(sendingRow, 'broadcast-cancel').click();
+    await expectText(status(page), 'is being cancelled');
+    const cancelled = await db().collections.broadcasts.findOne({ _id: sending });
+    expect(cancelled?.cancel_requested_by).toBe('dashboard:admin');
+    await expectText(sendingRow, 'cancel asked by dashboard:admin');
+  });
+
   it('gives a read-only session no actions: the buttons are disabled and the API refuses', async () => {
     const page = await signIn(VIEWER_TOKEN);
     expect(await byTestId(page, 'who').textContent()).toBe('read-only');
     await page.waitForSelector('tr[data-testid="job-row"]');
     for (const id of ['run-now', 'toggle-pause', 'edit-schedule']) {
       const states = await byTestId(page, id).evaluateAll((buttons) =>
-        buttons.map((button) => (button as HTMLButtonElement).disabled),
+        buttons.map((button) => button.hasAttribute('disabled')),
       );
       expect(states).toEqual(JOB_NAMES.map(() => true));
     }
@@ -393,20 +484,20 @@ describe('the dashboard in a browser', () => {
     expectedRefusals = [/status of 403/];
     // Straight from the page, with the session's CSRF token: the server says no.
     const answer = await page.evaluate(async () => {
-      const session = await (await fetch('/api/v1/session')).json();
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
       const response = await fetch('/api/v1/jobs/digest', {
         method: 'PATCH',
         headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken },
         body: JSON.stringify({ paused: true }),
       });
-      return { status: response.status, body: await response.json() };
+      return { status: response.status, body: (await response.json()) as { message: string } };
     });
     expect(answer.status).toBe(403);
     expect(answer.body.message).toMatch(/read-only/);
 
     // A button enabled by hand: the page shows the refusal.
     await byTestId(jobRow(page, 'digest'), 'toggle-pause').evaluate((button) => {
-      (button as HTMLButtonElement).disabled = false;
+      button.removeAttribute('disabled');
     });
     await byTestId(jobRow(page, 'digest'), 'toggle-pause').click();
     await expectText(status(page), 'this session is read-only');

@@ -422,6 +422,8 @@ async function previewNow() {
     problem.textContent = message;
     problem.hidden = false;
     preview.hidden = true;
+    byTestId('schedule-preview-text').textContent = '';
+    byTestId('schedule-preview-times').replaceChildren();
   };
   if (schedule === '') return show('Enter a schedule, e.g. "0 */6 * * *" (every six hours).');
   try {
