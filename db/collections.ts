@@ -60,7 +60,12 @@ export interface ContentDoc {
   created_at: Date;
 }
 
-export type BroadcastStatus = 'sending' | 'sent' | 'interrupted';
+/**
+ * `interrupted`: its sender stopped (shutdown, crash, database down) before every user had it;
+ * `cancelled`: stopped on request (see `cancel_requested_at`). Either way the copies delivered are
+ * recorded and deleted at `delete_at` like those of a broadcast that was `sent`.
+ */
+export type BroadcastStatus = 'sending' | 'sent' | 'interrupted' | 'cancelled';
 
 export interface BroadcastCounts {
   total: number;
@@ -88,6 +93,14 @@ export interface BroadcastDoc {
    */
   owner?: string;
   heartbeat_at?: Date;
+  /**
+   * Someone asked for the sending to stop (set only while `sending`, the first request kept); the
+   * sender hears of it through its heartbeat and ends the broadcast `cancelled`. A request that
+   * came too late (everything sent, or the sender dead) stays recorded beside the other status.
+   */
+  cancel_requested_at?: Date;
+  /** Who asked, for the record: `dashboard:admin-token`, say. */
+  cancel_requested_by?: string;
 }
 
 /** One document per delivered copy, so deleting a broadcast never needs the whole user list. */

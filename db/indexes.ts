@@ -71,6 +71,12 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
     serves: 'broadcast deleter: {delete_at: {$lte: now}}',
   },
   {
+    collection: COLLECTION_NAMES.broadcasts,
+    key: { created_at: -1, _id: -1 },
+    options: { name: 'created_at_id' },
+    serves: 'list of broadcasts (dashboard): newest first in (created_at, _id) pages',
+  },
+  {
     collection: COLLECTION_NAMES.broadcastMessages,
     key: { broadcast_id: 1, _id: 1 },
     options: { name: 'broadcast_id_id' },

@@ -266,8 +266,8 @@ export class Broadcaster {
       () => {
         repos.broadcasts
           .heartbeat(broadcastId, instanceId)
-          .then((ours) => {
-            if (ours || takenOver.signal.aborted) return;
+          .then((answer) => {
+            if (answer !== 'lost' || takenOver.signal.aborted) return;
             log.error(
               'another instance declared this broadcast interrupted (this process stalled?); stopping',
             );

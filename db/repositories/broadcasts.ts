@@ -6,6 +6,45 @@ import type { Bookmark } from './pending-deletions.js';
 export type StoredBroadcast = BroadcastDoc & { _id: ObjectId };
 export type StoredBroadcastMessage = BroadcastMessageDoc & { _id: ObjectId };
 
+/** What a list of broadcasts shows of each (the dashboard's page). */
+export type BroadcastSummary = Pick<
+  StoredBroadcast,
+  | '_id'
+  | 'status'
+  | 'counts'
+  | 'delete_at'
+  | 'created_at'
+  | 'created_by'
+  | 'finished_at'
+  | 'cancel_requested_at'
+  | 'cancel_requested_by'
+>;
+
+const SUMMARY_FIELDS = {
+  status: 1,
+  counts: 1,
+  delete_at: 1,
+  created_at: 1,
+  created_by: 1,
+  finished_at: 1,
+  cancel_requested_at: 1,
+  cancel_requested_by: 1,
+} as const;
+
+/** Where a page of `recent` ended: the last broadcast's creation time and id. */
+export interface RecentBookmark {
+  at: Date;
+  id: ObjectId;
+}
+
+export type CancelRequest = 'requested' | 'not-sending' | 'not-found';
+
+/**
+ * What the sender's heartbeat learns: carry on, stop because a cancel was asked for, or stop
+ * because the broadcast is no longer this sender's (declared interrupted elsewhere).
+ */
+export type HeartbeatAnswer = 'ours' | 'cancel-requested' | 'lost';
+
 export interface DeliveredCopy {
   chat_id: number;
   message_id: number;
@@ -55,12 +94,59 @@ export class BroadcastsRepository {
     if (Object.keys(inc).length > 0) await this.broadcasts.updateOne({ _id: id }, { $inc: inc });
   }
 
-  /** Keeps a sending broadcast alive; false once it is no longer this owner's to send. */
-  async heartbeat(id: ObjectId, owner: string): Promise<boolean> {
-    const result = await this.broadcasts.updateOne({ _id: id, status: 'sending', owner }, [
-      { $set: { heartbeat_at: SERVER_NOW } },
+  /**
+   * Keeps a sending broadcast alive and answers, in the same round trip, whether a cancel was
+   * asked for: the request may come through any instance, and this is how its sender hears of it.
+   */
+  async heartbeat(id: ObjectId, owner: string): Promise<HeartbeatAnswer> {
+    const after = await this.broadcasts.findOneAndUpdate(
+      { _id: id, status: 'sending', owner },
+      [{ $set: { heartbeat_at: SERVER_NOW } }],
+      { returnDocument: 'after', projection: { cancel_requested_at: 1 } },
+    );
+    if (!after) return 'lost';
+    return after.cancel_requested_at ? 'cancel-requested' : 'ours';
+  }
+
+  /**
+   * Asks the sender of a broadcast to stop; only a `sending` one takes the request, and a second
+   * request keeps the first one's time and author (so asking twice is harmless). Whether the
+   * sender stops is its own business: it ends the broadcast `cancelled` within a heartbeat, or
+   * `sent` if it had just sent the last copy; a dead sender's broadcast is still found by the
+   * sweep and ends `interrupted`.
+   */
+  async requestCancel(id: ObjectId, by: string, now: Date): Promise<CancelRequest> {
+    const result = await this.broadcasts.updateOne({ _id: id, status: 'sending' }, [
+      {
+        $set: {
+          cancel_requested_at: { $ifNull: ['$cancel_requested_at', { $literal: now }] },
+          cancel_requested_by: { $ifNull: ['$cancel_requested_by', { $literal: by }] },
+        },
+      },
     ]);
-    return result.matchedCount === 1;
+    if (result.matchedCount === 1) return 'requested';
+    const exists = await this.broadcasts.countDocuments({ _id: id }, { limit: 1 });
+    return exists > 0 ? 'not-sending' : 'not-found';
+  }
+
+  /**
+   * Broadcasts newest first, `limit` of them after `before` (the last one of the previous page),
+   * with what a list shows and never their copies.
+   */
+  recent(limit: number, before?: RecentBookmark): Promise<BroadcastSummary[]> {
+    // limit(0) would mean no limit at all: a list page never asks for the whole collection.
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`limit must be a positive integer: ${limit}`);
+    const filter = before
+      ? {
+          $or: [{ created_at: { $lt: before.at } }, { created_at: before.at, _id: { $lt: before.id } }],
+        }
+      : {};
+    return this.broadcasts
+      .find(filter, { projection: SUMMARY_FIELDS })
+      .sort({ created_at: -1, _id: -1 })
+      .limit(limit)
+      .toArray() as Promise<BroadcastSummary[]>;
   }
 
   /**
@@ -85,7 +171,7 @@ export class BroadcastsRepository {
    * Ends a broadcast this owner was sending; false when another instance had already declared it
    * interrupted (and reported it), so the owner does not report it a second time.
    */
-  async finish(id: ObjectId, owner: string, status: 'sent' | 'interrupted'): Promise<boolean> {
+  async finish(id: ObjectId, owner: string, status: 'sent' | 'interrupted' | 'cancelled'): Promise<boolean> {
     const result = await this.broadcasts.updateOne({ _id: id, status: 'sending', owner }, [
       { $set: { ...literally({ status }), finished_at: SERVER_NOW } },
     ]);

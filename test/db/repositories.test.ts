@@ -206,6 +206,85 @@ describe('repositories through the official driver', () => {
       expect(await broadcasts.findById(id)).toBeNull();
       expect(await broadcasts.removeCopies([new ObjectId()])).toBe(0);
     });
+
+    const sending = (createdAt: Date, owner = 'me') =>
+      repos().broadcasts.create({
+        delete_at: minutes(60),
+        created_at: createdAt,
+        created_by: 42,
+        source_chat_id: 42,
+        source_message_id: 3,
+        status: 'sending',
+        counts: { total: 5, delivered: 0, blocked: 0, failed: 0 },
+        owner,
+      });
+
+    it('takes a cancel request only while sending, keeps the first one, and the heartbeat carries it', async () => {
+      const broadcasts = repos().broadcasts;
+      const id = await sending(minutes(-5));
+      expect(await broadcasts.heartbeat(id, 'me')).toBe('ours');
+
+      expect(await broadcasts.requestCancel(id, 'dashboard:admin-token', minutes(1))).toBe('requested');
+      expect(await broadcasts.requestCancel(id, 'dashboard:someone-else', minutes(2))).toBe('requested');
+      expect(await broadcasts.findById(id)).toMatchObject({
+        status: 'sending',
+        cancel_requested_at: minutes(1),
+        cancel_requested_by: 'dashboard:admin-token',
+      });
+      expect(await broadcasts.heartbeat(id, 'me')).toBe('cancel-requested');
+      expect(await broadcasts.heartbeat(id, 'someone-else')).toBe('lost');
+
+      expect(await broadcasts.finish(id, 'me', 'cancelled')).toBe(true);
+      expect(await broadcasts.findById(id)).toMatchObject({
+        status: 'cancelled',
+        finished_at: expect.any(Date),
+      });
+      expect(await broadcasts.heartbeat(id, 'me')).toBe('lost');
+
+      const finished = await sending(minutes(-4));
+      await broadcasts.finish(finished, 'me', 'sent');
+      const before = await broadcasts.findById(finished);
+      expect(await broadcasts.requestCancel(finished, 'dashboard:admin-token', minutes(1))).toBe(
+        'not-sending',
+      );
+      expect(await broadcasts.findById(finished)).toEqual(before);
+      expect(await broadcasts.requestCancel(id, 'dashboard:admin-token', minutes(3))).toBe('not-sending');
+      expect(await broadcasts.requestCancel(new ObjectId(), 'dashboard:admin-token', minutes(1))).toBe(
+        'not-found',
+      );
+    });
+
+    it('lists broadcasts newest first, page by page, without their copies or sending details', async () => {
+      const broadcasts = repos().broadcasts;
+      // Two created in the same millisecond: the id orders them.
+      const ids = [
+        await sending(minutes(-30)),
+        await sending(minutes(-20)),
+        await sending(minutes(-20)),
+        await sending(minutes(-10)),
+      ];
+      await broadcasts.requestCancel(ids[3]!, 'dashboard:admin-token', minutes(-1));
+      await broadcasts.finish(ids[3]!, 'me', 'cancelled');
+
+      const first = await broadcasts.recent(3);
+      expect(first.map((doc) => doc._id)).toEqual([ids[3], ids[2], ids[1]]);
+      expect(first[0]).toEqual({
+        _id: ids[3],
+        status: 'cancelled',
+        counts: { total: 5, delivered: 0, blocked: 0, failed: 0 },
+        delete_at: minutes(60),
+        created_at: minutes(-10),
+        created_by: 42,
+        finished_at: expect.any(Date),
+        cancel_requested_at: minutes(-1),
+        cancel_requested_by: 'dashboard:admin-token',
+      });
+      const last = first.at(-1)!;
+      const second = await broadcasts.recent(3, { at: last.created_at, id: last._id });
+      expect(second.map((doc) => doc._id)).toEqual([ids[0]]);
+      expect(await broadcasts.recent(3, { at: minutes(-30), id: ids[0]! })).toEqual([]);
+      expect(() => broadcasts.recent(0)).toThrow(RangeError);
+    });
   });
 
   describe('settings', () => {
