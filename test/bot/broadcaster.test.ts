@@ -499,6 +499,37 @@ describe('broadcaster: cancelling a broadcast that is sending, from any instance
     expect(ended).toMatchObject({ cancelled: true, interrupted: false });
   });
 
+  it('a cancel that comes once the sender found nobody left cut nothing short: the broadcast ends sent', async () => {
+    // Must hold: `cancelled` says some users were not sent the broadcast because of the request.
+    // The request lands here just as the sender reads the empty page after the last recipient.
+    const repos = createRepositories(db().collections);
+    const sender = broadcasterOn(repos, 'sender');
+    cleanups.push(() => sender.stop(1_000));
+    let broadcastId: ObjectId | undefined;
+    const reachable = repos.users.reachableRecipients.bind(repos.users);
+    repos.users.reachableRecipients = (batchSize, afterId) => {
+      const cursor = reachable(batchSize, afterId);
+      const toArray = cursor.toArray.bind(cursor);
+      cursor.toArray = async () => {
+        const page = await toArray();
+        if (page.length === 0 && broadcastId) {
+          expect(await sender.cancel(broadcastId.toHexString(), 'dashboard:admin-token')).toBe('requested');
+        }
+        return page;
+      };
+      return cursor;
+    };
+    ({ broadcastId } = await sender.start(request()));
+    await sender.whenIdle();
+
+    expect(await db().collections.broadcasts.findOne({ _id: broadcastId })).toMatchObject({
+      status: 'sent',
+      counts: { total: 40, delivered: 40 },
+      cancel_requested_by: 'dashboard:admin-token',
+    });
+    expect(reports()).toEqual([expect.stringMatching(/^📣 Broadcast finished\.\nDelivered 40, blocked 0/)]);
+  });
+
   it('a cancel of a finished, unknown or malformed id changes nothing and says why', async () => {
     const sender = broadcasterOn(h.deps.repos, 'sender');
     cleanups.push(() => sender.stop(1_000));
