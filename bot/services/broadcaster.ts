@@ -1,9 +1,9 @@
 import type { Api } from 'grammy';
-import type { ObjectId } from 'mongodb';
+import { ObjectId } from 'mongodb';
 import pMap from 'p-map';
 import type { Logger } from 'pino';
 import type { BroadcastCounts } from '../../db/collections.js';
-import type { StoredBroadcast } from '../../db/repositories/broadcasts.js';
+import type { CancelRequest, StoredBroadcast } from '../../db/repositories/broadcasts.js';
 import type { Repositories } from '../../db/repositories/index.js';
 import { classifyTelegramError, describeTelegramError } from '../telegram/errors.js';
 import type { FloodGate } from '../telegram/flood-gate.js';
@@ -32,15 +32,23 @@ export interface BroadcasterOptions {
   /** Copies are sent with protect_content (no forwarding or saving). */
   protectContent: boolean;
   /**
-   * The sender beats every quarter of this; a sending broadcast silent for this long lost its
-   * sender, and the sweep (every half of this, on every instance) reports it.
+   * The sender beats every quarter of this (more often at long leases, see `cancelCheckMs`); a
+   * sending broadcast silent for this long lost its sender, and the sweep (every half of this, on
+   * every instance) reports it.
    */
   leaseMs: number;
   /** At most one progress edit per this interval. */
   progressIntervalMs?: number;
   /** Database failures lasting this long stop the sending (default `leaseMs`). */
   databasePatienceMs?: number;
+  /**
+   * A cancel asked for on another instance reaches the sender through its heartbeat, so the
+   * heartbeat runs at least this often, whatever the lease (default 2 s).
+   */
+  cancelCheckMs?: number;
 }
+
+export type CancelOutcome = CancelRequest | 'invalid-id';
 
 export interface BroadcastRequest {
   adminId: number;
@@ -54,6 +62,8 @@ interface Sending {
   broadcastId: ObjectId;
   promise: Promise<void>;
   controller: AbortController;
+  /** Aborted when a cancel is asked for: through this process at once, else by the heartbeat. */
+  cancel: AbortController;
   /** Ends the retrying of pending writes: the last resort at shutdown. */
   writes: AbortController;
 }
@@ -112,6 +122,7 @@ export class Broadcaster {
       throw new BroadcasterStoppedError();
     }
     const controller = new AbortController();
+    const cancel = new AbortController();
     const writes = new AbortController();
     const key = broadcastId.toHexString();
     const promise = this.send(
@@ -120,14 +131,40 @@ export class Broadcaster {
       counts,
       progress.message_id,
       controller.signal,
+      cancel,
       writes.signal,
     )
       .catch((error: unknown) =>
         this.options.logger.error({ err: error, broadcastId: key }, 'broadcast ended by an unexpected error'),
       )
       .finally(() => this.running.delete(key));
-    this.running.set(key, { broadcastId, promise, controller, writes });
+    this.running.set(key, { broadcastId, promise, controller, cancel, writes });
     return { broadcastId, total };
+  }
+
+  /**
+   * Asks for a sending broadcast to stop, whichever instance sends it: the request is stored with
+   * the broadcast, and its sender stops within a heartbeat (at once when it is this process),
+   * lets the copies in flight finish and be recorded, ends it `cancelled` and tells the admin.
+   * The copies delivered are deleted at the broadcast's time like any others.
+   */
+  async cancel(id: string, by: string): Promise<CancelOutcome> {
+    // The id comes from outside (the dashboard): anything but 24 hex digits is refused here.
+    if (!/^[0-9a-f]{24}$/i.test(id)) {
+      this.options.logger.info(
+        { broadcastId: id.slice(0, 64), by, outcome: 'invalid-id' },
+        'broadcast cancel asked for',
+      );
+      return 'invalid-id';
+    }
+    const outcome = await this.options.repos.broadcasts.requestCancel(
+      ObjectId.createFromHexString(id),
+      by,
+      this.options.clock(),
+    );
+    if (outcome === 'requested') this.running.get(id.toLowerCase())?.cancel.abort(new Error('cancelled'));
+    this.options.logger.info({ broadcastId: id, by, outcome }, 'broadcast cancel asked for');
+    return outcome;
   }
 
   /** Sweeps now and then every half lease, on every instance, for broadcasts whose sender died. */
@@ -220,6 +257,7 @@ export class Broadcaster {
     counts: BroadcastCounts,
     progressMessageId: number,
     stopSignal: AbortSignal,
+    cancel: AbortController,
     writesSignal: AbortSignal,
   ): Promise<void> {
     const { repos, clock, logger, instanceId } = this.options;
@@ -227,7 +265,7 @@ export class Broadcaster {
     const patienceMs = this.options.databasePatienceMs ?? this.options.leaseMs;
     const takenOver = new AbortController();
     const databaseDown = new AbortController();
-    const signal = AbortSignal.any([stopSignal, takenOver.signal, databaseDown.signal]);
+    const signal = AbortSignal.any([stopSignal, takenOver.signal, databaseDown.signal, cancel.signal]);
     let reported = false;
     const progress = (text: string) => this.editProgress(request.adminChatId, progressMessageId, text);
     const tellAdmin = async (text: string) => {
@@ -262,20 +300,39 @@ export class Broadcaster {
       signal: writesSignal,
       stats: this.statsTarget,
     });
+    let beating = false;
+    let heartbeatFailing = false;
     const heartbeat = setInterval(
       () => {
+        // One at a time: against a database that does not answer, beats would pile up.
+        if (beating) return;
+        beating = true;
         repos.broadcasts
           .heartbeat(broadcastId, instanceId)
           .then((answer) => {
+            heartbeatFailing = false;
+            if (answer === 'cancel-requested') {
+              cancel.abort(new Error('cancelled'));
+              return;
+            }
             if (answer !== 'lost' || takenOver.signal.aborted) return;
             log.error(
               'another instance declared this broadcast interrupted (this process stalled?); stopping',
             );
             takenOver.abort(new Error('declared interrupted elsewhere'));
           })
-          .catch((error: unknown) => log.warn({ err: error }, 'broadcast heartbeat failed'));
+          .catch((error: unknown) => {
+            // Beats come every few seconds: one line per outage, not one per beat.
+            if (!heartbeatFailing) log.warn({ err: error }, 'broadcast heartbeat failed');
+            heartbeatFailing = true;
+          })
+          .finally(() => {
+            beating = false;
+          });
       },
-      Math.max(250, this.options.leaseMs / 4),
+      // A quarter lease keeps the broadcast alive; the cancel check wants it more often than
+      // that at long leases (a quarter of 60 s is too long to wait for a cancel to take effect).
+      Math.max(250, Math.min(this.options.leaseMs / 4, this.options.cancelCheckMs ?? 2_000)),
     );
     heartbeat.unref();
     const unwatchFloods = this.options.gate?.onClose((wait) => {
@@ -283,6 +340,9 @@ export class Broadcaster {
     });
 
     let expired = false;
+    // Every recipient was handled (or the deletion time came): a cancel arriving after that cut
+    // nothing short, and the broadcast ends `sent`.
+    let reachedEnd = false;
     try {
       let afterId: ObjectId | undefined;
       let lastProgressAt = 0;
@@ -290,6 +350,7 @@ export class Broadcaster {
         if (clock().getTime() >= request.deleteAt.getTime()) {
           // Past its deletion time a copy would be deleted at once; stop sending.
           expired = true;
+          reachedEnd = true;
           break;
         }
         // A fresh query per page: a cursor held open for an hour-long broadcast would time out.
@@ -300,8 +361,12 @@ export class Broadcaster {
               .limit(this.options.batchSize)
               .toArray(),
           { ...persistOptions, signal },
-        ).catch(() => []);
-        if (page.length === 0) break;
+        ).catch(() => undefined);
+        if (page === undefined) break; // stopped while the database kept failing
+        if (page.length === 0) {
+          reachedEnd = true;
+          break;
+        }
         afterId = page.at(-1)?._id;
         await pMap(
           page,
@@ -341,22 +406,30 @@ export class Broadcaster {
       );
     }
 
-    const interrupted = signal.aborted;
+    const cancelled = cancel.signal.aborted && !reachedEnd;
+    const interrupted = stopSignal.aborted || databaseDown.signal.aborted;
     if (takenOver.signal.aborted) return; // the instance that took it over has told the admin
     const finished = await persist(
-      () => repos.broadcasts.finish(broadcastId, instanceId, interrupted ? 'interrupted' : 'sent'),
+      () =>
+        repos.broadcasts.finish(
+          broadcastId,
+          instanceId,
+          cancelled ? 'cancelled' : interrupted ? 'interrupted' : 'sent',
+        ),
       { ...persistOptions, onStuck: () => {}, signal: writesSignal },
       // Not written before shutdown: the broadcast still says `sending`, and the sweep of the next
       // instance to look reports it then.
     ).catch(() => false);
-    log.info({ counts, interrupted, expired }, 'broadcast sending ended');
+    log.info({ counts, interrupted, cancelled, expired }, 'broadcast sending ended');
     if (!finished) return;
     await tellAdmin(
       databaseDown.signal.aborted
         ? databaseText(counts, request.deleteAt, this.options.timezone)
-        : interrupted
-          ? interruptedText(counts, request.deleteAt, this.options.timezone)
-          : finishedText(counts, request.deleteAt, this.options.timezone, expired),
+        : cancelled
+          ? cancelledText(counts, request.deleteAt, this.options.timezone)
+          : interrupted
+            ? interruptedText(counts, request.deleteAt, this.options.timezone)
+            : finishedText(counts, request.deleteAt, this.options.timezone, expired),
     );
   }
 
@@ -437,6 +510,14 @@ function finishedText(counts: BroadcastCounts, deleteAt: Date, timezone: string,
 function interruptedText(counts: BroadcastCounts, deleteAt: Date, timezone: string): string {
   return [
     '📣 Broadcast interrupted: the bot stopped or restarted while sending.',
+    `Delivered ${counts.delivered}, blocked ${counts.blocked}, failed ${counts.failed} (of ${counts.total} users); the rest were not sent.`,
+    `The delivered copies will still be deleted at ${formatTime(deleteAt, timezone)}.`,
+  ].join('\n');
+}
+
+function cancelledText(counts: BroadcastCounts, deleteAt: Date, timezone: string): string {
+  return [
+    '📣 Broadcast cancelled: sending stopped on request.',
     `Delivered ${counts.delivered}, blocked ${counts.blocked}, failed ${counts.failed} (of ${counts.total} users); the rest were not sent.`,
     `The delivered copies will still be deleted at ${formatTime(deleteAt, timezone)}.`,
   ].join('\n');

@@ -1,8 +1,9 @@
-import { MongoClient } from 'mongodb';
+import { MongoClient, ObjectId } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broadcaster } from '../../bot/services/broadcaster.js';
 import { getCollections } from '../../db/collections.js';
 import { createRepositories, type Repositories } from '../../db/repositories/index.js';
+import { deleteExpiredBroadcasts } from '../../schedulers/jobs/index.js';
 import { type JobHarness, startJobHarness } from '../support/job-harness.js';
 import { startMongoEmulator } from '../support/mongo-emulator/index.js';
 import { useTestDatabase } from '../support/test-db.js';
@@ -347,5 +348,237 @@ describe('broadcaster: nothing lost, nobody written off (#10)', () => {
       true,
     );
     expect(adminTexts().at(-1)).toMatch(/^📣 Broadcast finished\.\nDelivered 30, blocked 0, failed 0/);
+  });
+});
+
+describe('broadcaster: cancelling a broadcast that is sending, from any instance (#15)', () => {
+  const db = useTestDatabase();
+  let h: JobHarness;
+  const cleanups: Array<() => Promise<unknown>> = [];
+
+  beforeEach(async () => {
+    await Promise.all(Object.values(db().collections).map((collection) => collection.deleteMany({})));
+    h = await startJobHarness(db(), { now: new Date() });
+    h.fake.addChat(ADMIN, { user: { id: ADMIN, first_name: 'Admin' } });
+    for (let id = 1; id <= 40; id++) {
+      h.fake.addChat(3000 + id, { user: { id: 3000 + id, first_name: `U${id}` } });
+      await h.deps.repos.users.upsertFromTelegram(
+        { id: 3000 + id, first_name: `U${id}` },
+        3000 + id,
+        h.now(),
+      );
+    }
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await h.close();
+  });
+
+  /** At the default 60-second lease: a quarter of it would be far too long to wait for a cancel. */
+  const broadcasterOn = (repos: Repositories, instanceId: string, concurrency = 3) =>
+    testBroadcaster(h, {
+      repos,
+      leaseMs: 60_000,
+      instanceId,
+      clock: () => h.now(),
+      batchSize: 10,
+      concurrency,
+    });
+  const request = (deleteInMs = 3_600_000) => broadcastRequest(h, new Date(h.now().getTime() + deleteInMs));
+  const adminTexts = () => h.fake.messages(ADMIN).map((message) => message.text ?? '');
+  const reports = () =>
+    adminTexts().filter((text) => text.startsWith('📣 Broadcast') && !text.startsWith('📣 Broadcasting'));
+  const cancelLines = () => h.logs.records().filter((record) => record.msg === 'broadcast cancel asked for');
+  const timeText = (at: Date) =>
+    `${new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }).format(at)} UTC`;
+
+  it('a cancel on the sending instance stops it at once: the copies in flight finish and are recorded, the admin is told, and the deleter deletes them at their time', async () => {
+    // Must hold: cancelling stops the sending as an interruption does (no copy sent after it but
+    // those already on the wire, each of them recorded), the broadcast ends `cancelled` with the
+    // request recorded, the admin gets one report with the counts, and the copies delivered are
+    // deleted at delete_at like those of any broadcast.
+    const held = h.fake.holdCalls('copyMessage');
+    const sender = broadcasterOn(h.deps.repos, 'sender');
+    cleanups.push(() => sender.stop(1_000));
+    const req = request();
+    const { broadcastId, total } = await sender.start(req);
+    expect(total).toBe(40);
+    await waitFor(() => h.fake.callsInFlight('copyMessage') === 3, { message: 'three copies on the wire' });
+
+    expect(await sender.cancel(broadcastId.toHexString(), 'dashboard:admin-token')).toBe('requested');
+    held.release();
+    await sender.whenIdle();
+
+    const broadcast = await db().collections.broadcasts.findOne({ _id: broadcastId });
+    expect(broadcast).toMatchObject({
+      status: 'cancelled',
+      counts: { total: 40, delivered: 3, blocked: 0, failed: 0 },
+      cancel_requested_by: 'dashboard:admin-token',
+      cancel_requested_at: expect.any(Date),
+      finished_at: expect.any(Date),
+    });
+    expect(h.fake.callCount('copyMessage')).toBe(3);
+    const recorded = await db().collections.broadcastMessages.find({ broadcast_id: broadcastId }).toArray();
+    const inChats = Array.from({ length: 40 }, (_, i) => 3001 + i).flatMap((chatId) =>
+      h.fake
+        .messages(chatId)
+        .filter((message) => message.copied_from?.message_id === req.sourceMessageId)
+        .map((message) => `${chatId}:${message.message_id}`),
+    );
+    expect(inChats).toHaveLength(3);
+    expect(recorded.map((copy) => `${copy.chat_id}:${copy.message_id}`).sort()).toEqual(inChats.sort());
+    expect(reports()).toEqual([
+      [
+        '📣 Broadcast cancelled: sending stopped on request.',
+        'Delivered 3, blocked 0, failed 0 (of 40 users); the rest were not sent.',
+        `The delivered copies will still be deleted at ${timeText(req.deleteAt)}.`,
+      ].join('\n'),
+    ]);
+    expect(cancelLines()).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        broadcastId: broadcastId.toHexString(),
+        by: 'dashboard:admin-token',
+        outcome: 'requested',
+      }),
+    ]);
+
+    // At its deletion time the broadcast deleter deletes every copy and then the broadcast.
+    const result = await deleteExpiredBroadcasts(h.deps, h.input(req.deleteAt));
+    expect(result).toEqual({ broadcasts: 1, messagesDeleted: 3, failed: 0, deferred: 0 });
+    for (const copy of recorded) expect(h.fake.chat(copy.chat_id).messages).toEqual([]);
+    expect(await db().collections.broadcasts.countDocuments()).toBe(0);
+    expect(await db().collections.broadcastMessages.countDocuments()).toBe(0);
+  });
+
+  it('a cancel asked for on another instance stops the sender within a few seconds at a 60-second lease', async () => {
+    // Must hold: the instance that receives the cancel need not be the one sending; the sender
+    // hears of it through its heartbeat, which beats every 2 s whatever the lease, and ends the
+    // broadcast `cancelled` with one report. Unsent, the broadcast would take about 8 s.
+    h.fake.setLatency('copyMessage', 400);
+    const sender = broadcasterOn(h.deps.repos, 'instance-a', 2);
+    const other = await db().connectAnother();
+    const elsewhere = broadcasterOn(createRepositories(other.collections), 'instance-b', 2);
+    cleanups.push(() => sender.stop(1_000));
+    const { broadcastId } = await sender.start(request());
+    await waitFor(
+      async () =>
+        (await db().collections.broadcastMessages.countDocuments({ broadcast_id: broadcastId })) >= 2,
+    );
+
+    const askedAt = Date.now();
+    expect(await elsewhere.cancel(broadcastId.toHexString(), 'dashboard:admin-token')).toBe('requested');
+    const broadcast = await waitFor(
+      async () => {
+        const doc = await db().collections.broadcasts.findOne({ _id: broadcastId });
+        return doc?.status === 'sending' ? undefined : doc;
+      },
+      { message: 'the sender to end the broadcast' },
+    );
+    const stoppedAfterMs = Date.now() - askedAt;
+    await sender.whenIdle();
+
+    expect(broadcast.status).toBe('cancelled');
+    // The next heartbeat (at most 2 s) and the copies then in flight (0.4 s), with room for a
+    // loaded machine; a quarter lease would be 15 s.
+    expect(stoppedAfterMs).toBeLessThan(4_000);
+    const delivered = broadcast.counts.delivered;
+    expect(delivered).toBeLessThan(40);
+    expect(h.fake.callCount('copyMessage')).toBe(delivered);
+    expect(await db().collections.broadcastMessages.countDocuments({ broadcast_id: broadcastId })).toBe(
+      delivered,
+    );
+    expect(reports()).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^📣 Broadcast cancelled: sending stopped on request\\.\\nDelivered ${delivered}, blocked 0`,
+        ),
+      ),
+    ]);
+    const ended = h.logs.records().find((record) => record.msg === 'broadcast sending ended');
+    expect(ended).toMatchObject({ cancelled: true, interrupted: false });
+  });
+
+  it('a cancel that comes once the sender found nobody left cut nothing short: the broadcast ends sent', async () => {
+    // Must hold: `cancelled` says some users were not sent the broadcast because of the request.
+    // The request lands here just as the sender reads the empty page after the last recipient.
+    const repos = createRepositories(db().collections);
+    const sender = broadcasterOn(repos, 'sender');
+    cleanups.push(() => sender.stop(1_000));
+    let broadcastId: ObjectId | undefined;
+    const reachable = repos.users.reachableRecipients.bind(repos.users);
+    repos.users.reachableRecipients = (batchSize, afterId) => {
+      const cursor = reachable(batchSize, afterId);
+      const toArray = cursor.toArray.bind(cursor);
+      cursor.toArray = async () => {
+        const page = await toArray();
+        if (page.length === 0 && broadcastId) {
+          expect(await sender.cancel(broadcastId.toHexString(), 'dashboard:admin-token')).toBe('requested');
+        }
+        return page;
+      };
+      return cursor;
+    };
+    ({ broadcastId } = await sender.start(request()));
+    await sender.whenIdle();
+
+    expect(await db().collections.broadcasts.findOne({ _id: broadcastId })).toMatchObject({
+      status: 'sent',
+      counts: { total: 40, delivered: 40 },
+      cancel_requested_by: 'dashboard:admin-token',
+    });
+    expect(reports()).toEqual([expect.stringMatching(/^📣 Broadcast finished\.\nDelivered 40, blocked 0/)]);
+  });
+
+  it('a cancel of a finished, unknown or malformed id changes nothing and says why', async () => {
+    const sender = broadcasterOn(h.deps.repos, 'sender');
+    cleanups.push(() => sender.stop(1_000));
+    const { broadcastId } = await sender.start(request());
+    await sender.whenIdle();
+    const before = await db().collections.broadcasts.find().toArray();
+    expect(before).toEqual([expect.objectContaining({ _id: broadcastId, status: 'sent' })]);
+    const reportsBefore = reports();
+
+    expect(await sender.cancel(broadcastId.toHexString(), 'dashboard:admin-token')).toBe('not-sending');
+    expect(await sender.cancel(new ObjectId().toHexString(), 'dashboard:admin-token')).toBe('not-found');
+    // Twelve characters were once read as an ObjectId's bytes by the driver; here they are refused.
+    for (const id of ['', 'nope', 'abcdefghijkl', `${broadcastId.toHexString()}0`, 'zz'.repeat(12)]) {
+      expect(await sender.cancel(id, 'dashboard:admin-token'), id).toBe('invalid-id');
+    }
+
+    expect(await db().collections.broadcasts.find().toArray()).toEqual(before);
+    expect(reports()).toEqual(reportsBefore);
+    expect(cancelLines().map((record) => record.outcome)).toEqual([
+      'not-sending',
+      'not-found',
+      'invalid-id',
+      'invalid-id',
+      'invalid-id',
+      'invalid-id',
+      'invalid-id',
+    ]);
+  });
+
+  it('a cancel asked for a broadcast whose sender died leaves it to the sweep, which reports it interrupted', async () => {
+    const { insertedId } = await db().collections.broadcasts.insertOne({
+      delete_at: new Date(h.now().getTime() + 3_600_000),
+      created_at: h.now(),
+      created_by: ADMIN,
+      source_chat_id: ADMIN,
+      source_message_id: 1,
+      status: 'sending',
+      counts: { total: 40, delivered: 9, blocked: 0, failed: 0 },
+      progress_chat_id: ADMIN,
+      owner: 'killed-instance',
+      heartbeat_at: new Date(Date.now() - 5 * 60_000),
+    });
+    const instance = broadcasterOn(h.deps.repos, 'survivor');
+    expect(await instance.cancel(insertedId.toHexString(), 'dashboard:admin-token')).toBe('requested');
+    expect(await instance.sweepInterrupted()).toBe(1);
+    expect(await db().collections.broadcasts.findOne({ _id: insertedId })).toMatchObject({
+      status: 'interrupted',
+      cancel_requested_by: 'dashboard:admin-token',
+    });
+    expect(reports()).toEqual([expect.stringMatching(/^📣 Broadcast interrupted.*\nDelivered 9, blocked 0/)]);
   });
 });
