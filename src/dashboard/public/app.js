@@ -105,6 +105,28 @@ function formatTime(iso, options = {}) {
   return format.format(date);
 }
 
+/** The calendar day of an instant in the scheduler's time zone, e.g. "2026-03-10". */
+function dayOf(ms) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: state.session?.timezone ?? 'UTC' }).format(
+    new Date(ms),
+  );
+}
+
+/** For tables: "14:31:05" today, "Tue 10 Mar, 14:31" on another day. */
+function formatWhen(iso) {
+  if (!iso) return '—';
+  if (dayOf(Date.parse(iso)) === dayOf(now())) {
+    return new Intl.DateTimeFormat('en-GB', {
+      timeZone: state.session?.timezone ?? 'UTC',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    }).format(new Date(iso));
+  }
+  return formatTime(iso, { seconds: false });
+}
+
 function formatHour(iso) {
   return new Intl.DateTimeFormat('en-GB', {
     timeZone: state.session?.timezone ?? 'UTC',
@@ -143,12 +165,35 @@ function formatDuration(ms) {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** 1234 → "1,234". */
+function count(value) {
+  return typeof value === 'number' ? value.toLocaleString('en-GB') : String(value);
+}
+
 /** `{messagesDeleted: 12, failed: 0}` → "messages deleted 12 · failed 0". */
 function formatResult(result) {
   if (!result || typeof result !== 'object') return '';
   return Object.entries(result)
-    .map(([key, value]) => `${key.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()} ${value}`)
+    .map(([key, value]) => `${key.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()} ${count(value)}`)
     .join(' · ');
+}
+
+/** Replaces a node's children, leaving out the absent ones (append would write "null"). */
+function fill(node, ...children) {
+  node.replaceChildren(
+    ...children.filter((child) => child !== null && child !== undefined && child !== false),
+  );
+}
+
+/** "bot-7c9f4d-x2kqp" of "bot-7c9f4d-x2kqp:1:5e0b2a91": an instance by its host name. */
+function hostOf(instance) {
+  return String(instance).split(':')[0];
+}
+
+/** "every hour (Europe/Berlin)" → "every hour": the header says which zone every time is in. */
+function withoutZone(text) {
+  const suffix = ` (${state.session?.timezone})`;
+  return text.endsWith(suffix) ? text.slice(0, -suffix.length) : text;
 }
 
 function badge(text, kind, testId) {
@@ -249,9 +294,9 @@ function makeJobRow(name) {
   const cells = {
     name: el('td', { class: 'job-name' }),
     schedule: el('td', { class: 'schedule' }),
-    state: el('td'),
+    state: el('td', { class: 'state' }),
     last: el('td', { class: 'last-run' }),
-    next: el('td'),
+    next: el('td', { class: 'next-run' }),
     counts: el('td', { class: 'num' }),
     actions: el('td', { class: 'actions' }),
   };
@@ -265,7 +310,8 @@ function makeJobRow(name) {
 
 function fillJobRow(row, job) {
   const { cells } = row;
-  cells.name.replaceChildren(
+  fill(
+    cells.name,
     el('strong', { 'data-testid': 'job-name', text: job.name }),
     el('div', { class: 'muted small', text: job.description }),
   );
@@ -276,7 +322,8 @@ function fillJobRow(row, job) {
         job.scheduleChangedAt ? ` on ${formatTime(job.scheduleChangedAt)}` : ''
       }; the environment's default is ${job.defaultSchedule}`
     : "The environment's schedule";
-  cells.schedule.replaceChildren(
+  fill(
+    cells.schedule,
     el('code', { 'data-testid': 'job-schedule', text: job.schedule }),
     ' ',
     el('span', {
@@ -285,7 +332,11 @@ function fillJobRow(row, job) {
       title: sourceTitle,
       text: runtime ? 'run-time' : 'default',
     }),
-    el('div', { class: 'muted small', 'data-testid': 'job-schedule-text', text: job.scheduleText }),
+    el('div', {
+      class: 'muted small',
+      'data-testid': 'job-schedule-text',
+      text: withoutZone(job.scheduleText),
+    }),
   );
 
   const stateCell = [badge(job.state, job.state, 'job-state')];
@@ -294,47 +345,52 @@ function fillJobRow(row, job) {
     stateCell.push(
       el('div', {
         class: 'muted small',
-        text: `${job.running.trigger} on ${job.running.instance}, since ${formatTime(job.running.startedAt, { weekday: false })}`,
+        title: `run ${job.running.runId} on ${job.running.instance}`,
+        text: `${job.running.trigger}, since ${formatWhen(job.running.startedAt)}`,
       }),
+      el('div', { class: 'muted small', text: `on ${hostOf(job.running.instance)}` }),
     );
   }
-  cells.state.replaceChildren(...stateCell);
+  fill(cells.state, ...stateCell);
 
   if (job.lastRun) {
     const last = job.lastRun;
-    const details = last.error
-      ? el('div', { class: 'error small clip', title: last.error, text: last.error })
-      : el('div', { class: 'muted small', text: formatResult(last.result) });
-    cells.last.replaceChildren(
+    const facts = [formatDuration(last.durationMs)];
+    if (last.trigger !== 'scheduled') facts.push(last.trigger);
+    const result = formatResult(last.result);
+    if (!last.error && result) facts.push(result);
+    fill(
+      cells.last,
       badge(last.status, last.status, 'job-last-status'),
       ' ',
-      el('span', { title: last.startedAt, text: formatTime(last.startedAt, { weekday: false }) }),
-      el('span', { class: 'muted', text: ` · ${formatDuration(last.durationMs)}` }),
-      last.trigger === 'scheduled' ? null : el('span', { class: 'muted', text: ` · ${last.trigger}` }),
-      details,
+      el('span', { title: formatTime(last.startedAt), text: formatWhen(last.startedAt) }),
+      el('div', { class: 'muted small', 'data-testid': 'job-last-facts', text: facts.join(' · ') }),
+      last.error ? el('div', { class: 'error small clip', title: last.error, text: last.error }) : null,
     );
   } else {
-    cells.last.replaceChildren(el('span', { class: 'muted', text: 'never run' }));
+    fill(cells.last, el('span', { class: 'muted', text: 'never run' }));
   }
 
   if (job.nextRun) {
-    cells.next.replaceChildren(
+    fill(
+      cells.next,
       el('span', {
         class: job.paused ? 'struck' : '',
-        title: job.nextRun,
-        text: formatTime(job.nextRun, { weekday: false }),
+        title: formatTime(job.nextRun),
+        text: formatWhen(job.nextRun),
       }),
-      el('div', {
-        class: 'muted small',
-        text: job.paused ? 'paused: not run' : relative(job.nextRun),
-      }),
+      el('div', { class: 'muted small', text: job.paused ? 'paused: skipped' : relative(job.nextRun) }),
     );
   } else {
-    cells.next.replaceChildren(el('span', { class: 'muted', text: '—' }));
+    fill(
+      cells.next,
+      el('span', { class: 'muted', title: 'The schedulers do not run on this instance', text: '—' }),
+    );
   }
 
   const failed = job.last24h?.failed ?? 0;
-  cells.counts.replaceChildren(
+  fill(
+    cells.counts,
     el('span', { 'data-testid': 'job-24h-ok', text: String(job.last24h?.succeeded ?? 0) }),
     ' / ',
     el('span', {
@@ -547,7 +603,11 @@ function runRow(run) {
     title: 'Show this run',
     text: formatTime(run.startedAt),
   });
-  open.addEventListener('click', () => showRun(run.id).catch((error) => say(error.message, 'error')));
+  open.addEventListener('click', () => {
+    for (const row of document.querySelectorAll('tr.selected')) row.classList.remove('selected');
+    open.closest('tr')?.classList.add('selected');
+    showRun(run.id).catch((error) => say(error.message, 'error'));
+  });
   const outcome = run.error
     ? el('span', { class: 'error clip', title: run.error, text: run.error })
     : run.reason
@@ -609,8 +669,8 @@ function restartHistory() {
 
 async function loadDeletions() {
   const data = await api('GET', '/deletions');
-  byTestId('deletions-due').textContent = String(data.due);
-  byTestId('deletions-pending').textContent = String(data.pending);
+  byTestId('deletions-due').textContent = count(data.due);
+  byTestId('deletions-pending').textContent = count(data.pending);
   const oldest = byTestId('deletions-oldest');
   if (data.oldestDue) {
     const late = data.oldestDue.overdueMs;
@@ -636,6 +696,12 @@ async function loadDeletions() {
     return byHour.get(at) ?? { hour: new Date(at).toISOString(), runs: 0, deleted: 0, failed: 0 };
   });
   const top = Math.max(1, ...hours.map((hour) => hour.deleted + hour.failed));
+  const totals = hours.reduce(
+    (sum, hour) => ({ deleted: sum.deleted + hour.deleted, failed: sum.failed + hour.failed }),
+    { deleted: 0, failed: 0 },
+  );
+  byTestId('deletions-totals').textContent =
+    `${count(totals.deleted)} deleted and ${count(totals.failed)} failed in 24 hours; the tallest bar is ${count(top)}.`;
   byTestId('deletions-chart').replaceChildren(
     ...hours.map((hour, i) => {
       const label = `${formatHour(hour.hour)}: ${hour.deleted} deleted, ${hour.failed} failed, ${hour.runs} runs`;
@@ -726,17 +792,17 @@ function broadcastRow(broadcast) {
       progress,
       el('div', {
         class: 'muted small',
-        text: `${done} of ${counts.total} (${Math.round(broadcast.progress * 100)} %)`,
+        text: `${count(done)} of ${count(counts.total)} (${Math.round(broadcast.progress * 100)} %)`,
       }),
     ),
     el(
       'td',
       { 'data-testid': 'broadcast-counts' },
-      el('span', { text: String(counts.delivered) }),
+      el('span', { text: count(counts.delivered) }),
       ' / ',
-      el('span', { text: String(counts.blocked) }),
+      el('span', { text: count(counts.blocked) }),
       ' / ',
-      el('span', { class: counts.failed > 0 ? 'error' : '', text: String(counts.failed) }),
+      el('span', { class: counts.failed > 0 ? 'error' : '', text: count(counts.failed) }),
     ),
     el(
       'td',
@@ -763,7 +829,10 @@ const LOADERS = {
 const LIVE = new Set(['jobs', 'deletions', 'broadcasts']);
 
 function showTab(tab) {
-  state.tab = LOADERS[tab] ? tab : 'jobs';
+  const wanted = LOADERS[tab] ? tab : 'jobs';
+  // The status line speaks of the last action; it belongs to the section it was taken in.
+  if (wanted !== state.tab) say('', 'ok');
+  state.tab = wanted;
   for (const section of document.querySelectorAll('[data-section]')) {
     section.hidden = section.dataset.section !== state.tab;
   }
