@@ -46,7 +46,8 @@ describe('the dashboard in a browser', () => {
         HTTP_PORT: '0',
         DASHBOARD_TOKEN: ADMIN_TOKEN,
         DASHBOARD_READONLY_TOKEN: VIEWER_TOKEN,
-        DASHBOARD_INSECURE_COOKIE: 'true',
+        // No DASHBOARD_INSECURE_COOKIE: Chromium treats http://127.0.0.1 as a secure context and
+        // keeps and sends Secure cookies there, so the pages run with the production cookies.
         SCHEDULER_TIMEZONE: TIMEZONE,
         ADMIN_IDS: String(ADMIN_ID),
       }),
@@ -504,6 +505,18 @@ describe('the dashboard in a browser', () => {
     await expectText(status(page), 'this session is read-only');
     expect((await control('digest'))?.paused ?? false).toBe(false);
     expect(await stateOf(page, 'digest').textContent()).toBe('idle');
+  });
+
+  it('says so when the session ends while the page is open, and changes nothing', async () => {
+    const page = await signIn();
+    await page.waitForSelector('tr[data-testid="job-row"]');
+    // As after DASHBOARD_SESSION_HOURS, or a rotated token: the session is gone from MongoDB.
+    await db().collections.dashboardSessions.deleteMany({});
+    expectedRefusals = [/status of 401/];
+    await byTestId(jobRow(page, 'token-count-reset'), 'toggle-pause').click();
+    await expectText(status(page), 'sign in again');
+    expect(await byTestId(page, 'sign-in-again').getAttribute('href')).toBe('/admin/login');
+    expect((await control('token-count-reset'))?.paused ?? false).toBe(false);
   });
 
   it('signs out: the session ends and /admin asks for the token again', async () => {

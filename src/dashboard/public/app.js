@@ -3,6 +3,9 @@
 // stored in the database can ever become markup. The CSP allows no inline script or style.
 
 const REFRESH_MS = 5_000;
+/** While a run started from this page goes on, the jobs refresh this often, to show its end soon. */
+const WATCH_MS = 1_000;
+const WATCH_LIMIT_MS = 120_000;
 const PREVIEW_DEBOUNCE_MS = 300;
 const HOUR = 3_600_000;
 const READ_ONLY_HINT = 'Read-only session: sign in with DASHBOARD_TOKEN to act';
@@ -24,6 +27,10 @@ const state = {
   loading: new Set(),
   again: new Set(),
   stopped: false,
+  /** When each section was last loaded (browser time). */
+  loadedAt: new Map(),
+  /** Until when the jobs are watched closely (a run was started here), browser time. */
+  watchUntil: 0,
 };
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -262,6 +269,7 @@ async function loadJobs() {
   const data = await api('GET', '/jobs');
   noteServerTime(data.serverTime);
   renderJobs(data);
+  if (!data.jobs.some((job) => job.running)) state.watchUntil = 0;
   return data;
 }
 
@@ -406,6 +414,7 @@ function fillJobRow(row, job) {
 async function runNow(name, button) {
   await act(button, async () => {
     const answer = await api('POST', `/jobs/${encodeURIComponent(name)}/run`);
+    state.watchUntil = Date.now() + WATCH_LIMIT_MS;
     refreshSoon();
     return `${name} started (run ${answer.runId}).`;
   });
@@ -853,6 +862,7 @@ async function refresh(tab = state.tab) {
   state.loading.add(tab);
   try {
     await LOADERS[tab]();
+    state.loadedAt.set(tab, Date.now());
     if (!state.stopped) notice(null);
   } catch (error) {
     if (!state.stopped) notice(`Could not refresh: ${error.message}`);
@@ -867,8 +877,12 @@ function refreshSoon() {
   if (LIVE.has(state.tab)) void refresh();
 }
 
+/** Every second: a live section is reloaded every 5 seconds, the jobs every second while a run started here goes on. */
 function tick() {
-  if (document.visibilityState === 'visible' && LIVE.has(state.tab)) void refresh();
+  if (document.visibilityState !== 'visible' || !LIVE.has(state.tab)) return;
+  const since = Date.now() - (state.loadedAt.get(state.tab) ?? 0);
+  const watching = state.tab === 'jobs' && Date.now() < state.watchUntil;
+  if (since >= REFRESH_MS - WATCH_MS / 2 || (watching && since >= WATCH_MS - 100)) void refresh();
 }
 
 // --- start ------------------------------------------------------------------------------------------
@@ -943,7 +957,7 @@ async function start() {
   if (first !== 'jobs') loadJobs().catch(() => {});
   await showTab(first);
   document.body.dataset.ready = 'true';
-  setInterval(tick, REFRESH_MS);
+  setInterval(tick, WATCH_MS);
 }
 
 void start();
