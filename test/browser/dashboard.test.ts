@@ -317,6 +317,9 @@ describe('the dashboard in a browser', () => {
       started_at: new Date('2026-03-10T23:30:00Z'),
       finished_at: new Date('2026-03-10T23:30:02Z'),
     });
+    // Whatever a job reports is text on the page, never markup.
+    const markup = '<b>bold</b><img src="x" onerror="document.body.dataset.injected = 1">';
+    seeded.push({ ...seeded[3]!, _id: 'token-count-reset:markup', job: 'token-count-reset', error: markup });
     await db().collections.runs.insertMany(seeded);
     const backups = (from: number, to: number) =>
       Array.from({ length: 24 }, (_, i) => i)
@@ -354,9 +357,17 @@ describe('the dashboard in a browser', () => {
       message: 'the 10th, second page',
     });
 
-    // Status and trigger filters, then a run's detail.
     await byTestId(page, 'filter-day').fill('');
-    await byTestId(page, 'filter-job').selectOption('');
+    await byTestId(page, 'filter-job').selectOption('token-count-reset');
+    await waitFor(async () => (await shown()) === 'token-count-reset:markup', {
+      message: 'the run with markup',
+    });
+    expect(await page.locator('tr[data-testid="run-row"] td').last().textContent()).toBe(markup);
+    expect(await page.locator('table.runs b, table.runs img').count()).toBe(0);
+    expect(await page.evaluate('document.body.dataset.injected')).toBeUndefined();
+
+    // Status and trigger filters, then a run's detail.
+    await byTestId(page, 'filter-job').selectOption('backup');
     await byTestId(page, 'filter-status').selectOption('failed');
     await waitFor(async () => (await shown()) === 'backup:seeded-03', { message: 'the failed run' });
     await byTestId(page, 'filter-trigger').selectOption('scheduled');
