@@ -13,6 +13,8 @@ export interface JobControlState {
   paused: boolean;
   /** null: the job follows the environment's schedule. */
   schedule: StoredSchedule | null;
+  /** When the schedule last changed at run time (set, or back to the environment's); null if never. */
+  scheduleChangedAt: Date | null;
 }
 
 /**
@@ -75,5 +77,6 @@ function stateOf(doc: JobControlDoc): JobControlState {
             changedBy: doc.schedule_changed_by ?? null,
           }
         : null,
+    scheduleChangedAt: doc.schedule_changed_at ?? null,
   };
 }

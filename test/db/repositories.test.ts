@@ -241,15 +241,21 @@ describe('repositories through the official driver', () => {
       expect(all.get('a')).toEqual({
         paused: true,
         schedule: { expression: '*/5 * * * *', changedAt: NOW, changedBy: 'admin:2' },
+        scheduleChangedAt: NOW,
       });
       expect(all.get('b')).toEqual({
         paused: false,
         schedule: { expression: '0 3 * * *', changedAt: minutes(1), changedBy: null },
+        scheduleChangedAt: minutes(1),
       });
       expect(await controls.isPaused('a')).toBe(true);
 
       await controls.setSchedule('a', null, minutes(2), 'admin:3');
-      expect((await controls.all()).get('a')).toEqual({ paused: true, schedule: null });
+      expect((await controls.all()).get('a')).toEqual({
+        paused: true,
+        schedule: null,
+        scheduleChangedAt: minutes(2),
+      });
       expect(await db().collections.jobControls.findOne({ _id: 'a' })).toEqual({
         _id: 'a',
         paused: true,
