@@ -29,11 +29,6 @@ export class JobControlsRepository {
     return control?.paused === true;
   }
 
-  async pausedJobs(): Promise<Set<string>> {
-    const docs = await this.controls.find({ paused: true }).toArray();
-    return new Set(docs.map((doc) => doc._id));
-  }
-
   /** Every job's controls; a job missing from the map has none (runs, on the environment's schedule). */
   async all(): Promise<Map<string, JobControlState>> {
     const docs = await this.controls.find({}).toArray();
