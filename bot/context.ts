@@ -1,6 +1,7 @@
 import type { Context } from 'grammy';
 import type { Logger } from 'pino';
 import type { Repositories } from '../db/repositories/index.js';
+import type { DeletionLimits } from './deletion/deletion-limits.js';
 import type { JobControl } from './job-control.js';
 import type { AccessService } from './services/access.js';
 import type { Broadcaster } from './services/broadcaster.js';
@@ -22,8 +23,11 @@ export interface BotDeps {
   adminIds: readonly number[];
   /** SCHEDULER_TIMEZONE: times shown to users and "today" for the daily limit. */
   timezone: string;
-  /** The longest a broadcast may stay (Telegram's 48 hours less the broadcast deleter's schedule). */
-  maxBroadcastMinutes: number;
+  /**
+   * The longest content and broadcasts may stay (Telegram's 48 hours less their deleter's
+   * schedule, which may change while the bot runs: read it when needed).
+   */
+  deletionLimits: DeletionLimits;
   logger: Logger;
   clock: () => Date;
   repos: Repositories;

@@ -155,11 +155,21 @@ export interface RunDoc {
 
 export type FinishedRunDoc = RunDoc & { status: Exclude<RunStatus, 'running' | 'skipped'> };
 
+/**
+ * What admins changed about one job while the bot runs, shared by every instance. A job without
+ * a document runs, on the environment's schedule. The pause fields are absent until the job is
+ * first paused or resumed, the schedule fields until its schedule is first changed.
+ */
 export interface JobControlDoc {
   _id: string;
-  paused: boolean;
-  changed_at: Date;
+  paused?: boolean;
+  changed_at?: Date;
   changed_by?: string;
+  /** Replaces the environment's schedule until it is unset (`/schedule <job> default`). */
+  schedule?: string;
+  /** The last change of the schedule, the return to the environment's included. */
+  schedule_changed_at?: Date;
+  schedule_changed_by?: string;
 }
 
 export interface LeaseDoc {

@@ -104,7 +104,7 @@ export const CORE_INDEXES: readonly IndexDefinition[] = [
     collection: COLLECTION_NAMES.runs,
     key: { job: 1, started_at: -1 },
     options: { name: 'job_started_at' },
-    serves: 'last run, counts and recent outcomes per job (stats, /tasks, alerts)',
+    serves: 'last run, counts, the last 24 hours and recent outcomes per job (stats, /tasks, alerts)',
   },
   {
     collection: COLLECTION_NAMES.runs,

@@ -19,6 +19,8 @@ export async function planCatchUp(input: {
   timezone: string;
   now: Date;
   graceMs: number;
+  /** When the schedule last changed while the bot ran: earlier slots of it were never due. */
+  scheduledSince?: Date | null;
   store: Pick<RunsRepository, 'hasHistory' | 'hasClaim' | 'latestSlotClaim'>;
 }): Promise<CatchUpPlan> {
   const { job, schedule, timezone, now, store } = input;
@@ -27,6 +29,10 @@ export async function planCatchUp(input: {
     return { action: 'none', reason: 'no run history yet', log: false };
   }
   const slot = latestSlot(schedule, timezone, now);
+  if (input.scheduledSince && slot.getTime() < input.scheduledSince.getTime()) {
+    // Moving a daily job from 03:00 to 05:00 at noon must not run it at the next start-up.
+    return { action: 'none', reason: 'the schedule changed after its latest scheduled time', log: false };
+  }
   if (await store.hasClaim(`${job}:${slot.toISOString()}`)) {
     return { action: 'none', reason: 'the latest scheduled time was handled', log: false };
   }

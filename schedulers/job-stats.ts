@@ -6,19 +6,23 @@ import type { JobDefinition } from './job.js';
 /** What the run history says about one job, turned into what /tasks and the dashboard show. */
 export function jobOverview(input: {
   job: JobDefinition;
+  /** The schedule in effect; the job definition's own is the environment's (the default). */
+  schedule: string;
   timezone: string;
   paused: boolean;
   running: RunDoc | null;
   last: FinishedRunDoc | null;
   counts: Partial<Record<RunStatus, number>>;
+  last24h: { succeeded: number; failed: number };
+  scheduleOverride: JobOverview['scheduleOverride'];
   nextRun: Date | null;
 }): JobOverview {
   const { job, running, last, counts } = input;
   return {
     name: job.name,
     description: job.description,
-    schedule: job.schedule,
-    scheduleText: describeSchedule(job.schedule, input.timezone),
+    schedule: input.schedule,
+    scheduleText: describeSchedule(input.schedule, input.timezone),
     timezone: input.timezone,
     paused: input.paused,
     running: running
@@ -41,9 +45,9 @@ export function jobOverview(input: {
         }
       : null,
     nextRun: input.nextRun,
-    last24h: { succeeded: 0, failed: 0 },
+    last24h: input.last24h,
     defaultSchedule: job.schedule,
-    scheduleOverride: null,
+    scheduleOverride: input.scheduleOverride,
     counts: {
       succeeded: counts.succeeded ?? 0,
       failed: counts.failed ?? 0,

@@ -3,7 +3,7 @@ import type { ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { JobControl, JobOverview, ScheduleChange, StartResult } from '../bot/job-control.js';
 import type { RunDoc } from '../db/collections.js';
-import type { JobControlsRepository } from '../db/repositories/job-controls.js';
+import type { JobControlState, JobControlsRepository } from '../db/repositories/job-controls.js';
 import type { ClaimInput, RunsRepository } from '../db/repositories/runs.js';
 import { planCatchUp } from './catch-up.js';
 import { checkCronExpression, describeSchedule, nextSlot } from './cron-schedule.js';
@@ -36,6 +36,15 @@ export interface SchedulerRuntimeOptions {
   heartbeatIntervalMs?: number;
   /** After an abort, how long a job may take to wind down before that is logged (it is still awaited). */
   abortGraceMs?: number;
+  /** How often job_controls is read for schedules changed on other instances (default 5 s). */
+  controlsRefreshMs?: number;
+  /**
+   * What else is wrong with `expression` as `job`'s schedule, beyond being a valid cron expression
+   * (a deleter too sparse for Telegram's 48 hours, say); undefined when it is acceptable.
+   */
+  scheduleRule?: (job: string, expression: string) => Promise<string | undefined>;
+  /** Called whenever a job's schedule takes effect here: at start-up and on every change. */
+  onScheduleApplied?: (job: string, expression: string) => void;
 }
 
 export interface RunEvent extends RunOutcome {}
@@ -43,11 +52,22 @@ export interface RunEvent extends RunOutcome {}
 export type JobStats = JobOverview;
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 2_000, maxDelayMs: 60_000 };
+const DEFAULT_CONTROLS_REFRESH_MS = 5_000;
+/** Longer than any sensible cron expression; keeps pasted garbage out of logs and the database. */
+const MAX_EXPRESSION_LENGTH = 120;
+
+type Claimed = { run: RunDoc } | { skipped: RunOutcome };
 
 /**
  * Runs the maintenance jobs on node-cron, with MongoDB as the shared memory between instances:
  * one run per scheduled slot across all instances, never two runs of a job at once anywhere,
- * catch-up after downtime, retries, run history and a pause switch that survives restarts.
+ * catch-up after downtime, retries, run history, and a pause switch and run-time schedules that
+ * survive restarts.
+ *
+ * A job's schedule from the environment is its default; a schedule stored in job_controls
+ * replaces it. Every instance reads job_controls every `controlsRefreshMs` and moves a job whose
+ * stored schedule changed onto the new one; runs in flight carry on, and the claims keep a slot
+ * from running twice while instances disagree for those few seconds.
  */
 export class SchedulerRuntime implements JobControl {
   readonly instanceId: string;
@@ -71,6 +91,17 @@ export class SchedulerRuntime implements JobControl {
   private readonly stopController = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopPromise: Promise<void> | undefined;
+  /** Each job's schedule in effect here: its default until job_controls says otherwise. */
+  private readonly applied = new Map<string, string>();
+  /** When each job's schedule last changed at run time, from job_controls (for catch-up). */
+  private readonly scheduleChangedAt = new Map<string, Date>();
+  /** Stored schedules refused here, so that each is logged once and not judged again. */
+  private readonly refused = new Map<string, string>();
+  /** Bumped by every local schedule change, so that a refresh that read before it is discarded. */
+  private scheduleVersion = 0;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private following = false;
+  private refreshFailing = false;
 
   constructor(private readonly options: SchedulerRuntimeOptions) {
     this.instanceId = options.runs.instanceId;
@@ -82,6 +113,7 @@ export class SchedulerRuntime implements JobControl {
       const problem = checkCronExpression(job.schedule);
       if (problem) throw new Error(`job "${job.name}" has an invalid schedule "${job.schedule}": ${problem}`);
       jobs.set(job.name, job);
+      this.applied.set(job.name, job.schedule);
     }
     this.jobs = jobs;
     this.store = options.runs;
@@ -105,15 +137,48 @@ export class SchedulerRuntime implements JobControl {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`the scheduler cannot start: it is ${this.state}`);
     this.state = 'started';
+    // Schedules changed while the bot ran decide the timers, nextRun and what catch-up looks for.
+    const wasFollowing = this.following;
+    if (!wasFollowing) await this.loadSchedules();
     for (const job of this.jobs.values()) {
+      const schedule = this.scheduleOf(job);
       this.tasks.set(job.name, this.schedule(job));
-      const next = nextSlot(job.schedule, this.options.timezone, this.clock());
+      const next = nextSlot(schedule, this.options.timezone, this.clock());
+      const changed = schedule === job.schedule ? {} : { defaultSchedule: job.schedule };
       this.logger.info(
-        { job: job.name, schedule: job.schedule, nextRun: next.toISOString() },
-        `${job.name}: ${describeSchedule(job.schedule, this.options.timezone)}`,
+        { job: job.name, schedule, ...changed, nextRun: next.toISOString() },
+        `${job.name}: ${describeSchedule(schedule, this.options.timezone)}${schedule === job.schedule ? '' : ' (set at run time)'}`,
       );
     }
+    if (!wasFollowing) {
+      this.following = true;
+      this.scheduleRefresh();
+    }
     await Promise.all([...this.jobs.values()].map((job) => this.catchUp(job)));
+  }
+
+  /**
+   * For an instance that runs no schedules (SCHEDULERS_ENABLED=false): keeps track of the jobs'
+   * schedules all the same, so that what depends on them (the deletion limits) follows changes.
+   */
+  async followSchedules(): Promise<void> {
+    if (this.following || this.state !== 'new') return;
+    await this.loadSchedules();
+    this.following = true;
+    this.scheduleRefresh();
+  }
+
+  /**
+   * Reads the schedules stored in job_controls once and makes them this runtime's (the hook is
+   * called for every job). Unreadable (database down): the current ones stay, with a warning.
+   */
+  async loadSchedules(): Promise<void> {
+    const wanted = await this.wantedSchedules();
+    for (const job of this.jobs.values()) {
+      const schedule = wanted?.get(job.name) ?? this.scheduleOf(job);
+      this.applied.set(job.name, schedule);
+      this.notifyApplied(job.name, schedule);
+    }
   }
 
   /** Stops new runs, aborts running ones and waits for them up to `timeoutMs`. Safe to call twice. */
@@ -124,19 +189,37 @@ export class SchedulerRuntime implements JobControl {
 
   /** Claims and runs a job now, whatever its schedule; skipped if it is running anywhere. */
   async runNow(name: string, options: { requestedBy?: string } = {}): Promise<RunOutcome> {
+    const claimed = await this.claimManual(name, options);
+    return 'run' in claimed ? claimed.run : claimed.skipped;
+  }
+
+  /** Claims a job and starts it; resolves once the claim is decided, not when the run ends. */
+  async startRun(name: string, options: { requestedBy?: string } = {}): Promise<StartResult> {
+    const claimed = await this.claimManual(name, options);
+    if ('skipped' in claimed) {
+      return { status: 'busy', reason: claimed.skipped.reason ?? 'another run was in progress' };
+    }
+    return { status: 'started', runId: claimed.runId, finished: claimed.run };
+  }
+
+  private async claimManual(
+    name: string,
+    options: { requestedBy?: string },
+  ): Promise<{ run: Promise<RunOutcome>; runId: string } | { skipped: RunOutcome }> {
     const job = this.requireJob(name);
     if (this.state === 'stopping' || this.state === 'stopped') {
       throw new Error('the scheduler is stopping; no new runs');
     }
-    const now = this.clock();
-    return this.claimAndRun(job, {
+    const claimed = await this.claimFor(job, {
       key: `${job.name}:manual:${randomUUID()}`,
       job: job.name,
       slot: null,
       trigger: 'manual',
-      now,
+      now: this.clock(),
       ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
     });
+    if ('skipped' in claimed) return claimed;
+    return { run: this.execute(job, claimed.run), runId: claimed.run._id };
   }
 
   /** Runs the job's logic in dry-run mode: nothing is claimed or changed. */
@@ -170,45 +253,74 @@ export class SchedulerRuntime implements JobControl {
     this.logger.info({ job: name, by }, `${name} resumed`);
   }
 
-  // Placeholders until run-time schedules land (issue #15); replaced in the same issue.
-  async startRun(_name: string): Promise<StartResult> {
-    throw new Error('not implemented yet');
+  async pauseAll(by?: string): Promise<void> {
+    const now = this.clock();
+    for (const name of this.jobs.keys()) await this.controls.setPaused(name, true, now, by);
+    this.logger.info({ jobs: this.jobNames, by }, 'every job paused');
   }
 
-  async pauseAll(): Promise<void> {
-    throw new Error('not implemented yet');
+  async resumeAll(by?: string): Promise<void> {
+    const now = this.clock();
+    for (const name of this.jobs.keys()) await this.controls.setPaused(name, false, now, by);
+    this.logger.info({ jobs: this.jobNames, by }, 'every job resumed');
   }
 
-  async resumeAll(): Promise<void> {
-    throw new Error('not implemented yet');
+  async checkSchedule(name: string, expression: string): Promise<string | undefined> {
+    this.requireJob(name);
+    return this.problemWith(name, normalizeExpression(expression));
   }
 
-  async checkSchedule(): Promise<string | undefined> {
-    throw new Error('not implemented yet');
-  }
-
-  async setSchedule(): Promise<ScheduleChange> {
-    throw new Error('not implemented yet');
+  async setSchedule(name: string, expression: string | null, by?: string): Promise<ScheduleChange> {
+    const job = this.requireJob(name);
+    const wanted = expression === null ? job.schedule : normalizeExpression(expression);
+    // Going back to the default is judged too: a deleter's default may no longer leave room for
+    // the delete time an admin set under a denser schedule.
+    const problem = await this.problemWith(name, wanted);
+    if (problem !== undefined) return { ok: false, problem };
+    const previous = this.scheduleOf(job);
+    const now = this.clock();
+    await this.controls.setSchedule(name, expression === null ? null : wanted, now, by);
+    this.scheduleVersion += 1;
+    this.scheduleChangedAt.set(name, now);
+    this.refused.delete(name);
+    this.logger.info(
+      { job: name, schedule: wanted, previous, by, isDefault: expression === null },
+      `${name}: schedule ${expression === null ? 'back to the default' : 'set'}, ${describeSchedule(wanted, this.options.timezone)}`,
+    );
+    this.apply(job, wanted);
+    return { ok: true, schedule: wanted, previous, isDefault: expression === null };
   }
 
   async stats(): Promise<JobStats[]> {
-    const paused = await this.controls.pausedJobs();
     const now = this.clock();
+    const controls = await this.controls.all();
+    const since = new Date(now.getTime() - 24 * 3_600_000);
     return Promise.all(
       [...this.jobs.values()].map(async (job): Promise<JobStats> => {
-        const [running, last, counts] = await Promise.all([
+        const [running, last, counts, last24h] = await Promise.all([
           this.store.runningRun(job.name),
           this.store.lastFinishedRun(job.name),
           this.store.statusCounts(job.name),
+          this.store.outcomesSince(job.name, since),
         ]);
+        const control = controls.get(job.name);
+        const schedule = this.scheduleOf(job);
+        const stored = control?.schedule;
         return jobOverview({
           job,
+          schedule,
           timezone: this.options.timezone,
-          paused: paused.has(job.name),
+          paused: control?.paused === true,
           running,
           last,
           counts,
-          nextRun: this.state === 'started' ? nextSlot(job.schedule, this.options.timezone, now) : null,
+          last24h,
+          // The stored schedule, once it is the one in effect here.
+          scheduleOverride:
+            stored && stored.expression === schedule
+              ? { changedAt: stored.changedAt, changedBy: stored.changedBy }
+              : null,
+          nextRun: this.state === 'started' ? nextSlot(schedule, this.options.timezone, now) : null,
         });
       }),
     );
@@ -230,9 +342,127 @@ export class SchedulerRuntime implements JobControl {
     return job;
   }
 
+  private scheduleOf(job: JobDefinition): string {
+    return this.applied.get(job.name) ?? job.schedule;
+  }
+
+  /** The environment's rules for a schedule, then the wiring's (scheduleRule). */
+  private async problemWith(name: string, expression: string): Promise<string | undefined> {
+    if (expression === '') return 'the schedule is empty; give a cron expression of 5 or 6 fields';
+    if (expression.length > MAX_EXPRESSION_LENGTH) {
+      return `the schedule is longer than ${MAX_EXPRESSION_LENGTH} characters; give a cron expression of 5 or 6 fields`;
+    }
+    const problem = checkCronExpression(expression);
+    if (problem !== undefined) return `"${expression}" is not a valid cron expression: ${problem}`;
+    return this.options.scheduleRule?.(name, expression);
+  }
+
+  /**
+   * What job_controls says each job's schedule should be here; undefined when it cannot be read.
+   * A stored schedule this instance refuses (one edited by hand in the database) is logged once
+   * and leaves the job on the schedule it has.
+   */
+  private async wantedSchedules(): Promise<Map<string, string> | undefined> {
+    let controls: Map<string, JobControlState>;
+    try {
+      controls = await this.controls.all();
+    } catch (error) {
+      if (!this.refreshFailing) {
+        this.logger.warn(
+          { err: error },
+          'could not read the job controls; schedules stay as they are and are read again shortly',
+        );
+      }
+      this.refreshFailing = true;
+      return undefined;
+    }
+    if (this.refreshFailing) this.logger.info('the job controls can be read again');
+    this.refreshFailing = false;
+    const wanted = new Map<string, string>();
+    for (const job of this.jobs.values()) {
+      const control = controls.get(job.name);
+      if (control?.scheduleChangedAt) this.scheduleChangedAt.set(job.name, control.scheduleChangedAt);
+      const stored = control?.schedule?.expression;
+      if (stored === undefined || stored === this.scheduleOf(job)) {
+        wanted.set(job.name, stored ?? job.schedule);
+        if (stored === undefined) this.refused.delete(job.name);
+        continue;
+      }
+      if (this.refused.get(job.name) === stored) continue;
+      let problem: string | undefined;
+      try {
+        problem = await this.problemWith(job.name, stored);
+      } catch (error) {
+        this.logger.warn({ err: error, job: job.name }, `${job.name}: could not check its stored schedule`);
+        continue;
+      }
+      if (problem !== undefined) {
+        this.refused.set(job.name, stored);
+        this.logger.error(
+          { job: job.name, stored, schedule: this.scheduleOf(job) },
+          `${job.name}: the schedule stored in job_controls is not applied: ${problem}`,
+        );
+        continue;
+      }
+      wanted.set(job.name, stored);
+    }
+    return wanted;
+  }
+
+  /** Reads job_controls every few seconds; a failed read is tried again at the next tick. */
+  private scheduleRefresh(): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.refreshTimer = setTimeout(() => {
+      void this.refreshSchedules()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'schedule refresh failed'))
+        .finally(() => this.scheduleRefresh());
+    }, this.options.controlsRefreshMs ?? DEFAULT_CONTROLS_REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  private async refreshSchedules(): Promise<void> {
+    const version = this.scheduleVersion;
+    const wanted = await this.wantedSchedules();
+    // A change made here meanwhile is newer than what was read.
+    if (!wanted || version !== this.scheduleVersion) return;
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    for (const job of this.jobs.values()) {
+      const schedule = wanted.get(job.name);
+      const previous = this.scheduleOf(job);
+      if (schedule === undefined || schedule === previous) continue;
+      this.logger.info(
+        { job: job.name, previous, schedule, isDefault: schedule === job.schedule },
+        `${job.name}: schedule changed on another instance, now ${describeSchedule(schedule, this.options.timezone)}`,
+      );
+      this.apply(job, schedule);
+    }
+  }
+
+  /**
+   * Puts a job on `schedule` here: its node-cron task is replaced (a run in flight goes on; the
+   * claims keep a slot from running twice) and the hook hears of it.
+   */
+  private apply(job: JobDefinition, schedule: string): void {
+    this.applied.set(job.name, schedule);
+    const task = this.tasks.get(job.name);
+    if (task && this.state === 'started') {
+      void task.destroy();
+      this.tasks.set(job.name, this.schedule(job));
+    }
+    this.notifyApplied(job.name, schedule);
+  }
+
+  private notifyApplied(name: string, schedule: string): void {
+    try {
+      this.options.onScheduleApplied?.(name, schedule);
+    } catch (error) {
+      this.logger.error({ err: error, job: name }, 'a schedule listener failed');
+    }
+  }
+
   private schedule(job: JobDefinition): ScheduledTask {
     const logger = this.logger.child({ job: job.name });
-    return startCronTask(job.name, job.schedule, this.options.timezone, logger, {
+    return startCronTask(job.name, this.scheduleOf(job), this.options.timezone, logger, {
       claim: (key) => this.claimScheduledSlot(job, key),
       run: (slot) => this.runScheduledSlot(job, slot),
       overlapped: (slot) => {
@@ -281,8 +511,14 @@ export class SchedulerRuntime implements JobControl {
   }
 
   private async claimAndRun(job: JobDefinition, input: ClaimInput): Promise<RunOutcome> {
+    const claimed = await this.claimFor(job, input);
+    return 'run' in claimed ? this.execute(job, claimed.run) : claimed.skipped;
+  }
+
+  /** The claim, or the skipped outcome (reported to the listeners when it was recorded). */
+  private async claimFor(job: JobDefinition, input: ClaimInput): Promise<Claimed> {
     const claim = await this.store.claim(input);
-    if (claim.outcome === 'claimed') return this.execute(job, claim.run);
+    if (claim.outcome === 'claimed') return { run: claim.run };
     const reason =
       claim.outcome === 'taken'
         ? 'this slot was already claimed'
@@ -300,7 +536,7 @@ export class SchedulerRuntime implements JobControl {
       reason,
     };
     if (claim.outcome === 'busy' && claim.skipped) this.emit(outcome);
-    return outcome;
+    return { skipped: outcome };
   }
 
   private execute(job: JobDefinition, run: RunDoc): Promise<RunOutcome> {
@@ -334,10 +570,11 @@ export class SchedulerRuntime implements JobControl {
       const now = this.clock();
       const plan = await planCatchUp({
         job: job.name,
-        schedule: job.schedule,
+        schedule: this.scheduleOf(job),
         timezone: this.options.timezone,
         now,
         graceMs: this.catchUpGraceMs,
+        scheduledSince: this.scheduleChangedAt.get(job.name) ?? null,
         store: this.store,
       });
       if (plan.action === 'none') {
@@ -456,6 +693,7 @@ export class SchedulerRuntime implements JobControl {
     const deadline = Date.now() + timeoutMs;
     const wasStarted = this.state === 'started';
     this.state = 'stopping';
+    clearTimeout(this.refreshTimer);
     for (const task of this.tasks.values()) await task.destroy();
     this.tasks.clear();
     this.stopController.abort(new Error('the scheduler is stopping'));
@@ -494,6 +732,11 @@ function settlesBefore(work: Promise<unknown>, deadline: number): Promise<boolea
       resolve(true);
     });
   });
+}
+
+/** As the environment's schedules are read: no blanks around, single spaces between fields. */
+function normalizeExpression(expression: string): string {
+  return expression.trim().replace(/\s+/g, ' ');
 }
 
 export function slotKey(job: string, slot: Date): string {

@@ -145,8 +145,13 @@ async function serve(
 
   let polling: Promise<void> = Promise.resolve();
   try {
-    if (config.scheduler.enabled) await runtime.start();
-    else logger.info('schedulers are disabled on this instance (SCHEDULERS_ENABLED=false)');
+    if (config.scheduler.enabled) {
+      await runtime.start();
+    } else {
+      logger.info('schedulers are disabled on this instance (SCHEDULERS_ENABLED=false)');
+      // The deletion limits still follow the deleters' schedules, changed on whatever instance.
+      await runtime.followSchedules();
+    }
     broadcaster.startSweeping();
     alerts.start();
     retryInBackground(() => registerCommands(bot.api, config.adminIds, logger.child({ component: 'bot' })), {

@@ -1,7 +1,6 @@
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
-import { safeLifetimeMs } from '../bot/deletion/deletion-window.js';
-import { longestGapMs } from '../schedulers/cron-schedule.js';
+import { deletionCap } from '../schedulers/deletion-schedules.js';
 import { deleterOf, JOB_CATALOG, type JobName } from '../schedulers/jobs/catalog.js';
 import {
   adminIds,
@@ -150,7 +149,9 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
       batchSize: e.DELETION_BATCH_SIZE,
       /**
        * The longest lifetime content and broadcasts may be given so that their deletion lands inside
-       * Telegram's 48 hours, from each deleter's schedule (see bot/deletion/deletion-window.ts).
+       * Telegram's 48 hours, from each deleter's schedule in the environment (see
+       * bot/deletion/deletion-window.ts). A schedule changed while the bot runs changes them: the
+       * bot reads them from its DeletionLimits, which start from these.
        */
       maxContentMinutes: limits.maxContentMinutes,
       maxBroadcastMinutes: limits.maxBroadcastMinutes,
@@ -306,8 +307,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
  * sparse to delete anything within Telegram's 48 hours is a problem naming its variable.
  */
 function safeMaxMinutes(variable: string, schedule: string, timezone: string, problems: string[]): number {
-  const gapMs = longestGapMs(schedule, timezone, new Date());
-  const minutes = Math.floor(safeLifetimeMs(gapMs) / 60_000);
+  const { gapMs, maxMinutes: minutes } = deletionCap(schedule, timezone, new Date());
   if (minutes < 1) {
     problems.push(
       `${variable} leaves up to ${describeMinutes(Math.round(gapMs / 60_000))} between runs ("${schedule}"), too long to delete anything within Telegram's 48 hours; run it at least every few hours (default shown in .env.example)`,

@@ -74,6 +74,8 @@ async function main(): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
 
+    // A schedule set while the bot runs decides the message deleter's urgency threshold.
+    await runtime.loadSchedules();
     if (args.dryRun) {
       const result = await runtime.dryRun(args.job);
       console.log(JSON.stringify({ job: args.job, status: 'succeeded', dryRun: true, result }));

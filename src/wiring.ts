@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { BotDeps } from '../bot/context.js';
 import { createBot, installFeatures } from '../bot/create-bot.js';
 import { DeletionEngine } from '../bot/deletion/deletion-engine.js';
+import { DeletionLimits } from '../bot/deletion/deletion-limits.js';
 import { AccessService } from '../bot/services/access.js';
 import { Broadcaster } from '../bot/services/broadcaster.js';
 import { ContentService } from '../bot/services/content.js';
@@ -25,6 +26,7 @@ import { AlertsRepository } from '../db/repositories/alerts.js';
 import { createRepositories, type Repositories } from '../db/repositories/index.js';
 import { RateSharesRepository } from '../db/repositories/rate-shares.js';
 import { RunsRepository } from '../db/repositories/runs.js';
+import { deletionScheduleRule, followDeleterSchedules } from '../schedulers/deletion-schedules.js';
 import { createJobs, type JobDeps } from '../schedulers/jobs/index.js';
 import { SchedulerRuntime } from '../schedulers/runtime.js';
 import type { Config } from './config.js';
@@ -86,6 +88,10 @@ export interface Core {
   bulkApi: Api;
   jobDeps: JobDeps;
   runtime: SchedulerRuntime;
+  /** The longest lifetimes the deleters' schedules in effect allow; they follow schedule changes. */
+  deletionLimits: DeletionLimits;
+  /** /setdeletetime's setting; a new content deleter schedule must leave room for it. */
+  deleteTime: DeleteTimeSetting;
 }
 
 export interface CoreOptions {
@@ -119,6 +125,17 @@ export function buildCore(options: CoreOptions): Core {
     maxPerSecond: config.telegram.maxRps,
     onEvent: logRateBudget(logger.child({ component: 'rate-budget' })),
   });
+  const clock = options.clock ?? (() => new Date());
+  // From the environment's schedules until the runtime reads the ones stored in job_controls.
+  const deletionLimits = new DeletionLimits({
+    content: config.deletion.maxContentMinutes,
+    broadcasts: config.deletion.maxBroadcastMinutes,
+  });
+  const deleteTime = new DeleteTimeSetting(
+    repos.settings,
+    config.content.defaultDeleteAfterMinutes,
+    deletionLimits,
+  );
   const policy = createApiPolicy(config, options.observer, rateBudget);
   const bulkApi = createBulkApi(config.botToken, config.telegram.apiRoot, policy);
   const jobDeps: JobDeps = {
@@ -133,7 +150,7 @@ export function buildCore(options: CoreOptions): Core {
     timezone: config.scheduler.timezone,
     adminIds: config.adminIds,
     batchSize: config.deletion.batchSize,
-    contentSafeLifetimeMs: config.deletion.maxContentMinutes * 60_000,
+    contentSafeLifetimeMs: () => deletionLimits.contentSafeLifetimeMs(),
     telegramRetry: config.telegram.retry,
     concurrency: config.telegram.concurrency,
     backup: {
@@ -154,10 +171,28 @@ export function buildCore(options: CoreOptions): Core {
     retry: { attempts: config.scheduler.retry.attempts, baseDelayMs: config.scheduler.retry.baseDelayMs },
     // Several beats per lease, so one late beat never looks like a dead process.
     heartbeatIntervalMs: Math.max(500, Math.floor(config.scheduler.leaseMs / 6)),
+    scheduleRule: deletionScheduleRule({
+      timezone: config.scheduler.timezone,
+      clock,
+      deleteTimeMinutes: () => deleteTime.minutes(),
+      longestBroadcast: () => repos.broadcasts.longestLifetime(),
+    }),
+    onScheduleApplied: followDeleterSchedules(deletionLimits, config.scheduler.timezone, clock),
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  countRunsDaily(runtime, repos, config, logger, options.clock ?? (() => new Date()));
-  return { instanceId, repos, runs, policy, rateBudget, bulkApi, jobDeps, runtime };
+  countRunsDaily(runtime, repos, config, logger, clock);
+  return {
+    instanceId,
+    repos,
+    runs,
+    policy,
+    rateBudget,
+    bulkApi,
+    jobDeps,
+    runtime,
+    deletionLimits,
+    deleteTime,
+  };
 }
 
 /** Every finished run (and skipped slot) counts in the daily statistics, by status. */
@@ -212,7 +247,7 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
   });
   const metrics = new OpsMetrics({ backlog: repos, logger, clock });
   const core = buildCore({ ...options, repos, observer: metrics.apiObserver });
-  const { runtime, policy, bulkApi, instanceId } = core;
+  const { runtime, policy, bulkApi, instanceId, deletionLimits, deleteTime } = core;
   metrics.watch(runtime);
   const bot = createBot({
     token: config.botToken,
@@ -238,7 +273,7 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
   const deps: BotDeps = {
     adminIds: config.adminIds,
     timezone: config.scheduler.timezone,
-    maxBroadcastMinutes: config.deletion.maxBroadcastMinutes,
+    deletionLimits,
     logger: logger.child({ component: 'bot' }),
     clock,
     repos,
@@ -254,11 +289,7 @@ export function buildApp(options: Omit<CoreOptions, 'observer' | 'botUsername'>)
     content: new ContentService(repos.contents, repos.pendingDeletions, {
       protectContent: config.content.protect,
     }),
-    deleteTime: new DeleteTimeSetting(
-      repos.settings,
-      config.content.defaultDeleteAfterMinutes,
-      config.deletion.maxContentMinutes,
-    ),
+    deleteTime,
     broadcaster,
   };
   const updates = new UpdatesInFlight();

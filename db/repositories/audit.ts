@@ -14,6 +14,6 @@ export class AuditRepository {
   }
 
   recent(limit: number): Promise<AuditDoc[]> {
-    return this.audit.find({}, { sort: { at: -1 }, limit, projection: { expire_at: 0 } }).toArray();
+    return this.audit.find({}, { sort: { at: -1, _id: -1 }, limit, projection: { expire_at: 0 } }).toArray();
   }
 }

@@ -231,6 +231,21 @@ export class BroadcastsRepository {
     return result.deletedCount === 1;
   }
 
+  /**
+   * The longest lifetime (`delete_at` − `created_at`) among the broadcasts still stored, with its
+   * `delete_at`; null when there is none. A broadcast deleter schedule must leave room for it.
+   */
+  async longestLifetime(): Promise<{ lifetimeMs: number; deleteAt: Date } | null> {
+    const [longest] = await this.broadcasts
+      .aggregate<{ lifetimeMs: number; delete_at: Date }>([
+        { $project: { delete_at: 1, lifetimeMs: { $subtract: ['$delete_at', '$created_at'] } } },
+        { $sort: { lifetimeMs: -1 } },
+        { $limit: 1 },
+      ])
+      .toArray();
+    return longest ? { lifetimeMs: Number(longest.lifetimeMs), deleteAt: longest.delete_at } : null;
+  }
+
   countActive(now: Date): Promise<number> {
     return this.broadcasts.countDocuments({ delete_at: { $gt: now } });
   }

@@ -73,6 +73,19 @@ export class RunHistory {
     return Object.fromEntries(rows.map((row) => [row._id, row.n]));
   }
 
+  /** The job's succeeded and failed runs among those started at or after `since` (job_started_at). */
+  async outcomesSince(job: string, since: Date): Promise<{ succeeded: number; failed: number }> {
+    const rows = await this.runs
+      .aggregate<{ _id: 'succeeded' | 'failed'; n: number }>([
+        { $match: { job, started_at: { $gte: since }, status: { $in: ['succeeded', 'failed'] } } },
+        { $group: { _id: '$status', n: { $sum: 1 } } },
+      ])
+      .toArray();
+    const counts = { succeeded: 0, failed: 0 };
+    for (const row of rows) counts[row._id] = row.n;
+    return counts;
+  }
+
   /** The latest runs of a job that ended (succeeded or failed), newest first. */
   recentOutcomes(
     job: string,

@@ -20,9 +20,10 @@ export interface JobDeps {
   batchSize: number;
   /**
    * Content older than this (counted from when its record was written) is nearest to Telegram's
-   * 48-hour limit: the message deleter handles it first, even before its `delete_at`.
+   * 48-hour limit: the message deleter handles it first, even before its `delete_at`. It follows
+   * the message deleter's schedule in effect, so it is asked at each run.
    */
-  contentSafeLifetimeMs: number;
+  contentSafeLifetimeMs(): number;
   /** Chats worked on at once; the rate limiter paces the calls, this keeps its queue short. */
   concurrency: number;
   /** Retries within one run for a call that hit a 5xx or network error. */

@@ -54,7 +54,7 @@ const bookmarkBy =
 export async function deleteDueMessages(deps: JobDeps, input: RunInput): Promise<MessageDeleterResult> {
   const result: MessageDeleterResult = { records: 0, messagesDeleted: 0, notices: 0, failed: 0, deferred: 0 };
   const repo = deps.repos.pendingDeletions;
-  const urgentBefore = new Date(input.now.getTime() - deps.contentSafeLifetimeMs);
+  const urgentBefore = new Date(input.now.getTime() - deps.contentSafeLifetimeMs());
   const handled = new Set<string>();
   const handle = async (page: DuePendingDeletion[]) => {
     // A record handled (and deferred) in the urgent pass shows up again in the due pass.

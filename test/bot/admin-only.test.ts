@@ -89,6 +89,7 @@ describe('admin features behind the admin filter', () => {
       'broadcast',
       'tasks',
       'run',
+      'schedule',
       'stats',
       'digest',
     ]);

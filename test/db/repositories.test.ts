@@ -1,6 +1,6 @@
 import { ObjectId } from 'mongodb';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { TokenDoc } from '../../db/collections.js';
+import type { RunDoc, TokenDoc } from '../../db/collections.js';
 import { createRepositories } from '../../db/repositories/index.js';
 import { useTestDatabase } from '../support/test-db.js';
 
@@ -284,6 +284,105 @@ describe('repositories through the official driver', () => {
       expect(second.map((doc) => doc._id)).toEqual([ids[0]]);
       expect(await broadcasts.recent(3, { at: minutes(-30), id: ids[0]! })).toEqual([]);
       expect(() => broadcasts.recent(0)).toThrow(RangeError);
+    });
+
+    it('finds the longest lifetime among the stored broadcasts', async () => {
+      const broadcasts = repos().broadcasts;
+      expect(await broadcasts.longestLifetime()).toBeNull();
+      const stored = (createdAt: Date, deleteAt: Date) =>
+        broadcasts.create({
+          delete_at: deleteAt,
+          created_at: createdAt,
+          created_by: 42,
+          source_chat_id: 42,
+          source_message_id: 3,
+          status: 'sent',
+          counts: { total: 0, delivered: 0, blocked: 0, failed: 0 },
+        });
+      await stored(minutes(-600), minutes(60));
+      await stored(minutes(0), minutes(12 * 60));
+      await stored(minutes(-30), minutes(-10));
+      expect(await broadcasts.longestLifetime()).toEqual({
+        lifetimeMs: 12 * 60 * 60_000,
+        deleteAt: minutes(12 * 60),
+      });
+    });
+  });
+
+  describe('job controls', () => {
+    it('stores and removes a run-time schedule without touching the pause switch, and reads every job at once', async () => {
+      const controls = repos().jobControls;
+      expect(await controls.all()).toEqual(new Map());
+      await controls.setPaused('a', true, minutes(-10), 'admin:1');
+      await controls.setSchedule('a', '*/5 * * * *', NOW, 'admin:2');
+      await controls.setSchedule('b', '0 3 * * *', minutes(1));
+      const all = await controls.all();
+      expect(all.get('a')).toEqual({
+        paused: true,
+        schedule: { expression: '*/5 * * * *', changedAt: NOW, changedBy: 'admin:2' },
+        scheduleChangedAt: NOW,
+      });
+      expect(all.get('b')).toEqual({
+        paused: false,
+        schedule: { expression: '0 3 * * *', changedAt: minutes(1), changedBy: null },
+        scheduleChangedAt: minutes(1),
+      });
+      expect(await controls.isPaused('a')).toBe(true);
+
+      await controls.setSchedule('a', null, minutes(2), 'admin:3');
+      expect((await controls.all()).get('a')).toEqual({
+        paused: true,
+        schedule: null,
+        scheduleChangedAt: minutes(2),
+      });
+      expect(await db().collections.jobControls.findOne({ _id: 'a' })).toEqual({
+        _id: 'a',
+        paused: true,
+        changed_at: minutes(-10),
+        changed_by: 'admin:1',
+        schedule_changed_at: minutes(2),
+        schedule_changed_by: 'admin:3',
+      });
+      // A later change without an author does not keep the previous one's.
+      await controls.setSchedule('a', '0 * * * *', minutes(3));
+      expect((await controls.all()).get('a')?.schedule?.changedBy).toBeNull();
+    });
+
+    it('passes a hand-edited schedule of another type on as text', async () => {
+      await db().collections.jobControls.insertOne({ _id: 'c', schedule: 42 as never });
+      expect((await repos().jobControls.all()).get('c')?.schedule?.expression).toBe('42');
+    });
+  });
+
+  describe('run history', () => {
+    it('counts succeeded and failed runs of one job started since a time', async () => {
+      const run = (id: string, job: string, status: RunDoc['status'], startedAt: Date): RunDoc => ({
+        _id: id,
+        job,
+        slot: null,
+        trigger: 'manual',
+        instance: 'i',
+        status,
+        started_at: startedAt,
+        finished_at: startedAt,
+        heartbeat_at: null,
+        attempts: 1,
+        result: null,
+        error: null,
+        expire_at: new Date('2100-01-01'),
+      });
+      await db().collections.runs.insertMany([
+        run('1', 'x', 'succeeded', minutes(-60)),
+        run('2', 'x', 'succeeded', minutes(-10)),
+        run('3', 'x', 'failed', minutes(-5)),
+        run('4', 'x', 'skipped', minutes(-5)),
+        run('5', 'x', 'abandoned', minutes(-5)),
+        run('6', 'y', 'failed', minutes(-5)),
+        run('7', 'x', 'failed', minutes(-31)),
+      ]);
+      expect(await repos().runHistory.outcomesSince('x', minutes(-30))).toEqual({ succeeded: 1, failed: 1 });
+      expect(await repos().runHistory.outcomesSince('y', minutes(-30))).toEqual({ succeeded: 0, failed: 1 });
+      expect(await repos().runHistory.outcomesSince('z', minutes(-30))).toEqual({ succeeded: 0, failed: 0 });
     });
   });
 

@@ -210,11 +210,12 @@ describe('end to end: admin commands', () => {
       setdeletetime: ' 1m',
       broadcast: ' 1h',
       run: ' token-cleanup',
+      schedule: ' token-cleanup 0 5 * * *',
       bypass: ' 6666 365',
       digest: ' 30',
     };
     const commands = adminCommands().map(({ command }) => `/${command}${exampleArguments[command] ?? ''}`);
-    expect(commands).toHaveLength(9);
+    expect(commands).toHaveLength(10);
     for (const command of commands) {
       const answers = await mallory.say(command, { replyTo: own.message_id });
       expect(

@@ -1,7 +1,8 @@
 import { BSON, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECTION_NAMES } from '../../db/collections.js';
-import { JOB_NAMES } from '../../schedulers/jobs/catalog.js';
+import { checkCronExpression } from '../../schedulers/cron-schedule.js';
+import { deleterOf, JOB_NAMES } from '../../schedulers/jobs/catalog.js';
 
 import { startTestApp, type TestApp, TestUser } from '../support/app-harness.js';
 import type { FakeUser } from '../support/fake-bot-api/index.js';
@@ -28,6 +29,8 @@ const DURATION_REFUSAL =
 const BROADCAST_USAGE =
   'Reply to the message to send with /broadcast <how long it stays>, e.g. /broadcast 6h';
 const BYPASS_USAGE = 'Usage: /bypass <user_id> [days], e.g. /bypass 123456789 7';
+const SCHEDULE_USAGE =
+  'Usage: /schedule <job> <cron expression> (5 fields, or 6 with seconds first), e.g. /schedule backup 0 4 * * *\nBack to the schedule from the environment: /schedule <job> default';
 const REFUSALS = {
   save: /^Reply \/save \(with nothing after it\) to the message you want to share\.$/,
   setdeletetime: new RegExp(`${DURATION_REFUSAL.source}\\nExample: /setdeletetime 30m$`),
@@ -37,6 +40,9 @@ const REFUSALS = {
   tasks: /^\/tasks takes no arguments\. To run one job: \/run token-cleanup$/,
   run: new RegExp(`^(Usage: /run <job>\\.|“[^\\n]*” is not a job\\.) Jobs: ${JOBS.join(', ')}$`),
   stats: /^\/stats takes no arguments\.$/,
+  schedule: new RegExp(
+    `^(“[^\\n]*” is not a job\\. Jobs: ${JOBS.join(', ')}\\n${escapeRegExp(SCHEDULE_USAGE)}|A cron expression is missing; nothing changed\\.\\n[^\\n]+\\n${escapeRegExp(SCHEDULE_USAGE)}|❌ [^\\n]+\\nNothing changed\\.)$`,
+  ),
   digest:
     /^“[^\n]*” is not a number of days from 7 to 90\.\nUsage: \/digest \[days\], days from 7 to 90 \(default 30\), e\.g\. \/digest 14$/,
   bypass: new RegExp(
@@ -335,6 +341,39 @@ function generateInputs(seed: number): BadInput[] {
     const tokens = arg.trim() === '' ? [] : arg.trim().split(/\s+/);
     if (tokens.length === 1 && JOBS.includes(tokens[0]!)) continue;
     message('run', arg, REFUSALS.run);
+  }
+
+  // /schedule <job> <cron expression…> | default: an unknown job, no expression, or not one that
+  // both timers accept (a deleter's also one that leaves room for what it deletes).
+  const [someJob] = JOBS as [string];
+  const scheduleEdges = [
+    'nope 0 5 * * *',
+    'Token-Cleanup 0 5 * * *',
+    '__proto__ default',
+    someJob,
+    `${someJob} 61 * * * *`,
+    `${someJob} * * *`,
+    `${someJob} * * * * * * *`,
+    `${someJob} 0 0 1 * 1`,
+    `${someJob} defaults`,
+    `${someJob} {"$ne":null}`,
+    `${someJob} ${'1 '.repeat(100)}`,
+    `${someJob} ${straddle}`,
+    `${someJob}\u200B 0 5 * * *`,
+    `${deleterOf('content').name} 0 0 1 * *`,
+    `${deleterOf('broadcasts').name} 0 0 1 1 *`,
+    straddle,
+    'x'.repeat(4000),
+  ];
+  for (const arg of scheduleEdges) message('schedule', arg, REFUSALS.schedule);
+  for (let i = 0; i < 40; i++) {
+    const arg = rng() < 0.5 ? `${pick(rng, JOBS)}${pick(rng, POOLS.spaces)}${argFor()}` : argFor();
+    const [first = '', ...rest] = arg.trim().split(/\s+/);
+    const expression = rest.join(' ');
+    if (first === '') continue;
+    if (JOBS.includes(first) && (expression.toLowerCase() === 'default' || !checkCronExpression(expression)))
+      continue;
+    message('schedule', arg, REFUSALS.schedule);
   }
 
   // /bypass <user_id> [days].

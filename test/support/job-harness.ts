@@ -94,7 +94,7 @@ export async function startJobHarness(
     timezone: options.timezone ?? 'UTC',
     adminIds: options.adminIds ?? [],
     batchSize: options.batchSize ?? 50,
-    contentSafeLifetimeMs: safeLifetimeMs(options.deleterPeriodMs ?? 60_000),
+    contentSafeLifetimeMs: () => safeLifetimeMs(options.deleterPeriodMs ?? 60_000),
     telegramRetry,
     concurrency: 20,
     backup: {

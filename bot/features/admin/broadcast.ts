@@ -26,8 +26,8 @@ function broadcastComposer(deps: BotDeps): Composer<BotContext> {
       return;
     }
     // Telegram cannot delete messages older than 48 hours, so a broadcast cannot outlive that,
-    // less the broadcast deleter's schedule.
-    const maxMinutes = deps.maxBroadcastMinutes;
+    // less the broadcast deleter's schedule (as it is now).
+    const maxMinutes = deps.deletionLimits.maxMinutes('broadcasts');
     const parsed = parseDuration(ctx.match, { minMinutes: 1, maxMinutes });
     if (!parsed.ok) {
       await ctx.reply(`${parsed.message}\n${safeMaximumNote(maxMinutes)}\n${usage}`);

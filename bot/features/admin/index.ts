@@ -5,6 +5,7 @@ import { broadcastFeature } from './broadcast.js';
 import { contentFeature } from './content.js';
 import { digestFeature } from './digest.js';
 import type { AdminFeature } from './feature.js';
+import { scheduleFeature } from './schedule.js';
 import { statsFeature } from './stats.js';
 import { tasksFeature } from './tasks.js';
 
@@ -15,6 +16,7 @@ export const ADMIN_FEATURES: readonly AdminFeature[] = [
   contentFeature,
   broadcastFeature,
   tasksFeature,
+  scheduleFeature,
   statsFeature,
   digestFeature,
 ];

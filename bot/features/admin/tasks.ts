@@ -110,6 +110,10 @@ function renderTasks(stats: JobOverview[], started: boolean): string {
   const lines = [started ? '🗓 Scheduled jobs' : '🗓 Scheduled jobs (schedulers are off on this instance)'];
   for (const job of stats) {
     lines.push('', `${job.name}: ${job.scheduleText}`);
+    if (job.scheduleOverride) {
+      const by = job.scheduleOverride.changedBy ? ` by ${job.scheduleOverride.changedBy}` : '';
+      lines.push(`  schedule: ${job.schedule}, set at run time${by}; default ${job.defaultSchedule}`);
+    }
     const state = job.paused ? 'paused' : job.running ? `running on ${job.running.instance}` : 'idle';
     lines.push(`  state: ${state}`);
     if (job.lastRun) {

@@ -128,7 +128,7 @@ export class ChaosInstance {
       timezone: 'UTC',
       adminIds: [],
       batchSize: CHAOS.batchSize,
-      contentSafeLifetimeMs: SAFE_CONTENT_MINUTES * 60_000,
+      contentSafeLifetimeMs: () => SAFE_CONTENT_MINUTES * 60_000,
       telegramRetry,
       concurrency: CHAOS.concurrency,
       // Never scheduled here (NEVER); a manual run would fail on the missing directory.
