@@ -68,6 +68,9 @@ describe('end to end: /schedule, on two instances of one bot', () => {
       schedule: '0 5 * * *',
       schedule_changed_by: `admin:${ADMIN.id}`,
     });
+    expect(
+      await db().collections.audit.findOne({ actor: `telegram:${ADMIN.id}`, target: PLAIN, outcome: 'done' }),
+    ).toMatchObject({ action: 'job.update', credential: 'ADMIN_IDS', details: { schedule: '0 5 * * *' } });
     const [tasks] = await admin.say('/tasks');
     expect(tasks?.text).toContain(
       `${PLAIN}: at 05:00 (UTC)\n  schedule: 0 5 * * *, set at run time by admin:${ADMIN.id}; default ${defaultOf(PLAIN)}\n`,

@@ -37,6 +37,17 @@ describe('npm start refusing to run', () => {
     ]);
   });
 
+  it('refuses a DASHBOARD_TOKEN under 32 characters in one line that does not repeat it', async () => {
+    const result = await runScript('src/main.ts', [], {
+      env: { BOT_TOKEN: TOKEN, HTTP_PORT: '9464', DASHBOARD_TOKEN: 'too-short-secret' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'Configuration error: DASHBOARD_TOKEN must be at least 32 characters (got 16); e.g. openssl rand -hex 32',
+    ]);
+    expect(result.stdout + result.stderr).not.toContain('too-short-secret');
+  });
+
   it('says how to get a database when MONGODB_URI is unset and no local mongod can start', async () => {
     const result = await runScript('src/main.ts', [], {
       env: { BOT_TOKEN: TOKEN, MONGOMS_SYSTEM_BINARY: '/nonexistent/mongod' },

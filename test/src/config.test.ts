@@ -274,3 +274,52 @@ describe('webhook settings (#12)', () => {
     expect(parseConfig({ BOT_TOKEN: TOKEN }).ok).toBe(true);
   });
 });
+
+describe('dashboard settings', () => {
+  const GOOD = 'd'.repeat(32);
+
+  it('is off without DASHBOARD_TOKEN, and on with defaults when it is set with HTTP_PORT', () => {
+    const off = parseConfig({ BOT_TOKEN: TOKEN });
+    expect(off.ok && off.config.dashboard).toBeUndefined();
+    const on = parseConfig({ BOT_TOKEN: TOKEN, HTTP_PORT: '9464', DASHBOARD_TOKEN: GOOD });
+    expect(on.ok && on.config.dashboard).toEqual({
+      adminToken: GOOD,
+      readonlyToken: undefined,
+      sessionHours: 12,
+      insecureCookie: false,
+    });
+    expect(on.ok && on.config.http.host).toBe('127.0.0.1');
+  });
+
+  it.each([
+    [{ DASHBOARD_TOKEN: 'short-token' }, /^DASHBOARD_TOKEN must be at least 32 characters \(got 11\)/],
+    [{ DASHBOARD_TOKEN: `${'x'.repeat(20)} ${'y'.repeat(20)}` }, /^DASHBOARD_TOKEN must not contain spaces/],
+    [
+      { DASHBOARD_TOKEN: GOOD, DASHBOARD_READONLY_TOKEN: 'r'.repeat(31) },
+      /^DASHBOARD_READONLY_TOKEN must be at least 32/,
+    ],
+    [
+      { DASHBOARD_TOKEN: GOOD, DASHBOARD_READONLY_TOKEN: GOOD },
+      /^DASHBOARD_READONLY_TOKEN must differ from DASHBOARD_TOKEN/,
+    ],
+    [
+      { DASHBOARD_TOKEN: undefined, DASHBOARD_READONLY_TOKEN: GOOD },
+      /^DASHBOARD_READONLY_TOKEN needs DASHBOARD_TOKEN/,
+    ],
+    [{ DASHBOARD_TOKEN: GOOD, HTTP_PORT: undefined }, /^DASHBOARD_TOKEN needs HTTP_PORT/],
+    [
+      { DASHBOARD_TOKEN: GOOD, DASHBOARD_SESSION_HOURS: '0' },
+      /^DASHBOARD_SESSION_HOURS must be between 1 and 720/,
+    ],
+    [{ DASHBOARD_TOKEN: GOOD, DASHBOARD_INSECURE_COOKIE: 'perhaps' }, /^DASHBOARD_INSECURE_COOKIE /],
+    [{ HTTP_TRUSTED_PROXIES: 'my-proxy' }, /^HTTP_TRUSTED_PROXIES must be addresses or CIDR ranges/],
+  ])('refuses %o with one line that never repeats a token', (extra, message) => {
+    const problems = problemsOf({ BOT_TOKEN: TOKEN, HTTP_PORT: '9464', ...extra });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+    for (const value of Object.values(extra)) {
+      if (value !== undefined && value.length >= 11 && !/^\d+$/.test(value))
+        expect(problems[0]).not.toContain(value);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { Composer } from 'grammy';
 import type { BotContext, BotDeps } from '../../context.js';
 import type { JobOverview } from '../../job-control.js';
+import { auditAdminAction } from '../../services/admin-audit.js';
 import { formatTime } from '../../services/content.js';
 import { quote } from '../../validation.js';
 import type { AdminFeature } from './feature.js';
@@ -57,10 +58,25 @@ function scheduleComposer(deps: BotDeps): Composer<BotContext> {
       await ctx.reply('The schedule could not be saved (the database failed); nothing changed. Try again.');
       return;
     }
+    const audit = { audit: deps.repos.audit, logger: ctx.log, now: ctx.now };
+    const details = { schedule: back ? 'default' : expression };
     if (!change.ok) {
+      await auditAdminAction(audit, ctx.from?.id, {
+        action: 'job.update',
+        target: job,
+        details,
+        outcome: 'refused',
+        message: change.problem,
+      });
       await ctx.reply(`❌ ${oneLine(change.problem)}\nNothing changed.`);
       return;
     }
+    await auditAdminAction(audit, ctx.from?.id, {
+      action: 'job.update',
+      target: job,
+      details,
+      outcome: 'done',
+    });
     const now = (await jobs.stats()).find((entry) => entry.name === job);
     const when = now?.nextRun
       ? `Next run: ${formatTime(now.nextRun, deps.timezone)}.`

@@ -1,6 +1,7 @@
 import { Composer, InlineKeyboard } from 'grammy';
 import type { BotContext, BotDeps } from '../../context.js';
 import type { JobOverview, RunReport } from '../../job-control.js';
+import { auditAdminAction } from '../../services/admin-audit.js';
 import { describeTelegramError } from '../../telegram/errors.js';
 import { args, quote } from '../../validation.js';
 import type { AdminFeature } from './feature.js';
@@ -59,6 +60,12 @@ function tasksComposer(deps: BotDeps): Composer<BotContext> {
     }
     if (action === 'pause') await runtime.pause(name, by);
     else await runtime.resume(name, by);
+    await auditAdminAction({ audit: deps.repos.audit, logger: ctx.log, now: ctx.now }, ctx.from.id, {
+      action: 'job.update',
+      target: name,
+      details: { paused: action === 'pause' },
+      outcome: 'done',
+    });
     await ctx.answerCallbackQuery({ text: `${name} ${action === 'pause' ? 'paused' : 'resumed'}.` });
     const stats = await runtime.stats();
     await ctx
@@ -77,6 +84,11 @@ function runInBackground(ctx: BotContext, deps: BotDeps, name: string): void {
   const chatId = ctx.chat?.id;
   if (chatId === undefined) return;
   const requestedBy = `admin:${ctx.from?.id}`;
+  void auditAdminAction({ audit: deps.repos.audit, logger: ctx.log, now: ctx.now }, ctx.from?.id, {
+    action: 'job.run',
+    target: name,
+    outcome: 'done',
+  });
   deps.jobs
     .runNow(name, { requestedBy })
     .then((outcome) => ctx.api.sendMessage(chatId, describeOutcome(outcome)))
