@@ -413,7 +413,14 @@ function fillJobRow(row, job) {
 
 async function runNow(name, button) {
   await act(button, async () => {
-    const answer = await api('POST', `/jobs/${encodeURIComponent(name)}/run`);
+    let answer;
+    try {
+      answer = await api('POST', `/jobs/${encodeURIComponent(name)}/run`);
+    } catch (error) {
+      // 409: it runs somewhere already; the table shows that run at once.
+      if (error instanceof ApiError && error.status === 409) refreshSoon();
+      throw error;
+    }
     state.watchUntil = Date.now() + WATCH_LIMIT_MS;
     refreshSoon();
     return `${name} started (run ${answer.runId}).`;
