@@ -60,6 +60,7 @@ const settingsSchema = z.object({
   JOB_RETRY_BASE_DELAY_MS: integer({ min: 0, max: 3_600_000, fallback: 2_000 }),
   SHUTDOWN_TIMEOUT_MS: integer({ min: 0, max: 600_000, fallback: 10_000 }),
   LEASE_SECONDS: integer({ min: 2, max: 3_600, fallback: 60 }),
+  SCHEDULE_REFRESH_SECONDS: integer({ min: 1, max: 8, fallback: 5 }),
   TELEGRAM_MAX_RPS: integer({ min: 1, max: 100_000, fallback: 25 }),
   TELEGRAM_PER_CHAT_RPS: positiveNumber(1, 100),
   TELEGRAM_MAX_RETRY_AFTER_SECONDS: integer({ min: 1, max: 3_600, fallback: 60 }),
@@ -223,6 +224,8 @@ function toConfig(e: Env, limits: { maxContentMinutes: number; maxBroadcastMinut
        * lease on receiving updates passes to another instance.
        */
       leaseMs: e.LEASE_SECONDS * 1_000,
+      /** How often each instance reads the schedules and pauses set at run time (at most 8 s, so a change is in force everywhere within 10 s). */
+      controlsRefreshMs: e.SCHEDULE_REFRESH_SECONDS * 1_000,
     },
     tokens: {
       expiryDays: e.TOKEN_EXPIRY_DAYS,

@@ -171,6 +171,7 @@ export function buildCore(options: CoreOptions): Core {
     retry: { attempts: config.scheduler.retry.attempts, baseDelayMs: config.scheduler.retry.baseDelayMs },
     // Several beats per lease, so one late beat never looks like a dead process.
     heartbeatIntervalMs: Math.max(500, Math.floor(config.scheduler.leaseMs / 6)),
+    controlsRefreshMs: config.scheduler.controlsRefreshMs,
     scheduleRule: deletionScheduleRule({
       timezone: config.scheduler.timezone,
       clock,

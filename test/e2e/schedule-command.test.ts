@@ -27,7 +27,9 @@ describe('end to end: /schedule, on two instances of one bot', () => {
   /** Runs no schedulers, and does not receive updates while the first one does. */
   let second: TestApp;
   let admin: TestUser;
-  const env = { ADMIN_IDS: String(ADMIN.id) };
+  // The other instance reads stored schedules every second here (5 by default; the process test
+  // test/process/schedule-propagation.test.ts checks the default end to end).
+  const env = { ADMIN_IDS: String(ADMIN.id), SCHEDULE_REFRESH_SECONDS: '1' };
   /** Each job's schedule from the environment (the harness's quiet ones). */
   let defaults = new Map<string, string>();
 

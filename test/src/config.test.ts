@@ -72,6 +72,7 @@ describe('parseConfig', () => {
           retry: { attempts: 3, baseDelayMs: 2_000 },
           shutdownTimeoutMs: 10_000,
           leaseMs: 60_000,
+          controlsRefreshMs: 5_000,
         },
         tokens: { expiryDays: 2, dailyLimit: 3, verifyLinkTemplate: undefined },
         updates: { mode: 'polling', concurrency: 100, userLimitPerMinute: 60, webhook: undefined },
