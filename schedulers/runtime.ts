@@ -195,6 +195,11 @@ export class SchedulerRuntime implements JobControl {
 
   /** Claims a job and starts it; resolves once the claim is decided, not when the run ends. */
   async startRun(name: string, options: { requestedBy?: string } = {}): Promise<StartResult> {
+    this.requireJob(name);
+    // A caller such as the API answers "not now" rather than failing: another instance can run it.
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      return { status: 'busy', reason: 'this instance is stopping; try again on another instance' };
+    }
     const claimed = await this.claimManual(name, options);
     if ('skipped' in claimed) {
       return { status: 'busy', reason: claimed.skipped.reason ?? 'another run was in progress' };

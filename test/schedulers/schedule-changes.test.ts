@@ -282,6 +282,13 @@ describe('schedules changed while the bot runs (#15)', () => {
       status: 'succeeded',
       requested_by: 'admin:1',
     });
+    // A stopping instance answers busy (the API's 409), and claims nothing.
+    await b.stop();
+    expect(await b.startRun(JOB)).toEqual({
+      status: 'busy',
+      reason: 'this instance is stopping; try again on another instance',
+    });
+    expect(await runs().countDocuments({ job: JOB, instance: 'b', status: { $ne: 'skipped' } })).toBe(0);
   });
 
   it('counts the last 24 hours of succeeded and failed runs by the runtime clock', async () => {
