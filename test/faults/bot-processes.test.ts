@@ -68,13 +68,14 @@ describe('real bot processes', () => {
       });
       expect(new Set(instanceIds).size).toBe(instances);
 
-      // Due over the next ~7 seconds: three or four 2-second slots find work.
+      // Due over the next ~11 seconds: five or six 2-second slots find work, so at least three do
+      // even when a slow machine makes a run outlast its slot and the next tick is skipped.
       const firstDue = Date.now() + 1_000;
       const records = await seedPendingDeletions(fake, db().collections, {
         records: 60,
         chats: 30,
         firstChatId: 50_000 + phase * 1_000,
-        deleteAt: (index) => new Date(firstDue + index * 100),
+        deleteAt: (index) => new Date(firstDue + index * 170),
         contentPrefix: `ph${phase}c`,
       });
       await waitFor(async () => (await db().collections.pendingDeletions.countDocuments()) === 0, {
