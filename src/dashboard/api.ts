@@ -44,6 +44,13 @@ const errors = (...statuses: number[]) =>
   Object.fromEntries(
     statuses.map((status) => [status, { ...errorSchema, description: describeStatus(status) }]),
   );
+/** A list's only parameter: how many, at most `max`. */
+const limitQuery = (max: number, fallback: number) =>
+  ({
+    type: 'object',
+    properties: { limit: { type: 'integer', minimum: 1, maximum: max, default: fallback } },
+    additionalProperties: false,
+  }) as const;
 const jobParams = {
   type: 'object',
   properties: { name: { type: 'string', description: 'A job name, e.g. token-cleanup' } },
@@ -412,11 +419,7 @@ export function registerApi(app: FastifyInstance, options: ApiOptions): void {
       schema: {
         tags: ['broadcasts'],
         summary: 'Broadcasts, newest first: progress, status, when their copies are deleted',
-        querystring: {
-          type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
-          additionalProperties: false,
-        },
+        querystring: limitQuery(100, 20),
         response: { 200: anyObject, ...errors(400, 401) },
       },
     },
@@ -464,11 +467,7 @@ export function registerApi(app: FastifyInstance, options: ApiOptions): void {
       schema: {
         tags: ['audit'],
         summary: 'The latest actions taken through the dashboard, the API and /schedule',
-        querystring: {
-          type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
-          additionalProperties: false,
-        },
+        querystring: limitQuery(200, 50),
         response: { 200: anyObject, ...errors(400, 401) },
       },
     },
